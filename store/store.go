@@ -1,0 +1,211 @@
+// Package store defines what the rest of Fhirgraph may ask of storage.
+//
+// Two kinds of data sit behind it: FHIR resources (current version, full
+// history and precomputed search index values per version) and platform
+// records (small JSON documents with lookups on declared keys,
+// compare-and-set updates and expiry). Engines live in sub-packages
+// (store/sqlite, store/mongo); store/storetest is the conformance suite every
+// engine passes.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by every engine. Callers test them with errors.Is; engines
+// may wrap them with detail.
+var (
+	// ErrNotFound: no such resource, version or record (or the record expired).
+	ErrNotFound = errors.New("not found")
+	// ErrGone: the resource exists but its current version is a deletion.
+	ErrGone = errors.New("deleted")
+	// ErrConflict: the expected version (If-Match) or record revision did not
+	// match the stored one.
+	ErrConflict = errors.New("conflict")
+	// ErrExists: a create met an existing resource or record with that id.
+	ErrExists = errors.New("already exists")
+	// ErrUnsupported: the engine cannot do this with the guarantees asked
+	// (for example an atomic multi-document write on a standalone server).
+	ErrUnsupported = errors.New("unsupported by this store engine")
+)
+
+// Store is one open storage engine.
+type Store interface {
+	Resources
+	// Collection returns the platform-record collection described by def.
+	// Engines create what the declared keys need (indexes) on first use;
+	// calling it again with the same def is cheap.
+	Collection(def CollectionDef) Collection
+	// Ping reports whether the engine can serve requests.
+	Ping(ctx context.Context) error
+	// Close waits for in-flight writes and releases the engine.
+	Close() error
+}
+
+// Resources holds FHIR resources with versions and history.
+type Resources interface {
+	// Read returns the current version of a resource. It returns ErrNotFound
+	// when the resource never existed, and the deleted version together with
+	// ErrGone when its current version is a deletion.
+	Read(ctx context.Context, typ, id string) (Resource, error)
+	// VRead returns one version of a resource, ErrNotFound if there is no
+	// such version. A deletion version is returned with ErrGone.
+	VRead(ctx context.Context, typ, id string, version int64) (Resource, error)
+	// Apply performs writes atomically: either all of them take effect, in
+	// order, or none does. A failing write is reported as a *WriteError
+	// naming its position. Results are in the order of writes.
+	Apply(ctx context.Context, writes []Write) ([]Result, error)
+	// History lists versions newest first (instance, type or system level,
+	// depending on which of Type and ID are set), one page at a time.
+	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
+	// Count returns how many resources of a type (all types when typ is "")
+	// currently exist, not counting deleted ones.
+	Count(ctx context.Context, typ string) (int, error)
+}
+
+// Resource is one stored version of a FHIR resource.
+type Resource struct {
+	Type        string
+	ID          string
+	VersionID   int64
+	LastUpdated time.Time
+	// Deleted marks a deletion version; Body is then nil.
+	Deleted bool
+	// Body is the resource JSON as stored, with meta.versionId and
+	// meta.lastUpdated set to VersionID and LastUpdated.
+	Body json.RawMessage
+}
+
+// Op is the kind of a write.
+type Op int
+
+// Write operations.
+const (
+	// OpCreate creates a resource with a new id; ErrExists if the id is taken.
+	OpCreate Op = iota + 1
+	// OpUpdate creates the next version, or the first one when the resource
+	// does not exist yet (update as create), or revives a deleted one.
+	OpUpdate
+	// OpDelete records a deletion version. Deleting a deleted resource
+	// changes nothing; deleting one that never existed is ErrNotFound.
+	OpDelete
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpCreate:
+		return "create"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// Write is one change to one resource.
+type Write struct {
+	Op   Op
+	Type string
+	ID   string
+	// IfMatch, when non-zero, is the version the current one must be
+	// (optimistic locking); otherwise the write fails with ErrConflict.
+	IfMatch int64
+	// IfChanged skips an update whose Content equals the current version's
+	// (by Hash): the result then reports Unchanged and no version is made.
+	IfChanged bool
+	// Content is the canonical resource JSON without meta.versionId and
+	// meta.lastUpdated. Hash is its digest (see HashContent), compared by
+	// IfChanged.
+	Content []byte
+	Hash    string
+	// Stamp returns the bytes to store once the engine knows the version and
+	// time: Content with meta.versionId and meta.lastUpdated set. Required
+	// for creates and updates.
+	Stamp func(versionID int64, lastUpdated time.Time) ([]byte, error)
+	// Practice is the practice (tenant) that owns the resource, if any.
+	Practice string
+	// Compartments lists the patient compartments the resource belongs to,
+	// as "Patient/<id>".
+	Compartments []string
+	// Index holds the search index values of this version.
+	Index []IndexValue
+}
+
+// IndexValue is one precomputed, normalized search value of a resource
+// version. Its shape is the search engine's; engines store and query it.
+type IndexValue struct {
+	// Param is the search parameter code.
+	Param string
+	// Value is the normalized key (token "system|code", reference
+	// "Type/id", folded string, …).
+	Value string
+	// Low and High bound date and number values as order-preserving
+	// strings; empty when the value is not a range.
+	Low, High string
+}
+
+// Result reports what one write did.
+type Result struct {
+	Resource
+	// Created is true when the write made version 1 (or revived a deleted
+	// resource through update).
+	Created bool
+	// Unchanged is true when an IfChanged update found equal content and
+	// made no new version; Resource is then the current version.
+	Unchanged bool
+}
+
+// WriteError tells which write of an Apply failed.
+type WriteError struct {
+	Index int
+	Write Write
+	Err   error
+}
+
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("%s %s/%s: %v", e.Write.Op, e.Write.Type, e.Write.ID, e.Err)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// HistoryQuery selects versions for a history listing. With Type and ID set
+// it is instance history, with only Type type history, with neither system
+// history.
+type HistoryQuery struct {
+	Type, ID string
+	// Since, when set, keeps versions last updated at or after it.
+	Since time.Time
+	// Count is the page size (engines cap it; 0 means a default).
+	Count int
+	// Cursor continues from a previous page's Next.
+	Cursor string
+}
+
+// HistoryPage is one page of versions, newest first.
+type HistoryPage struct {
+	Versions []Resource
+	// Next continues the listing; empty on the last page.
+	Next string
+}
+
+// DefaultPageSize and MaxPageSize bound history pages.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// PageSize applies the default and the cap to a requested page size.
+func PageSize(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
