@@ -1,0 +1,142 @@
+// Command gen writes the FHIR R4 element table (fhir-r4-elements.json) that
+// package schema embeds. It reads the base R4 StructureDefinitions from the
+// HL7 definitions bundles and keeps, per resource and datatype, only what a
+// structural validator needs: element paths, cardinality, type codes,
+// contentReference targets and the primitive formats.
+//
+// Usage (from the schema directory, as go:generate runs it):
+//
+//	go run ./internal/gen -defs ../../shared/fhir-defs -out .
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// OutputName is the file the table is written to inside -out.
+const OutputName = "fhir-r4-elements.json"
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defs := fs.String("defs", "", "folder holding r4/profiles-types.json and r4/profiles-resources.json")
+	out := fs.String("out", ".", "folder to write "+OutputName+" into")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *defs == "" {
+		return fmt.Errorf("-defs is required")
+	}
+	var sds []structureDefinition
+	for _, name := range []string{"profiles-types.json", "profiles-resources.json"} {
+		got, err := readBundle(filepath.Join(*defs, "r4", name))
+		if err != nil {
+			return err
+		}
+		sds = append(sds, got...)
+	}
+	tbl, err := build(sds)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(*out, OutputName), tbl.encode(), 0o644)
+}
+
+// structureDefinition holds the parts of an R4 StructureDefinition the
+// generator reads; everything else in the bundles is ignored.
+type structureDefinition struct {
+	ResourceType   string `json:"resourceType"`
+	ID             string `json:"id"`
+	Type           string `json:"type"`
+	Kind           string `json:"kind"`
+	Abstract       bool   `json:"abstract"`
+	Derivation     string `json:"derivation"`
+	BaseDefinition string `json:"baseDefinition"`
+	FHIRVersion    string `json:"fhirVersion"`
+	Snapshot       struct {
+		Element []elementDefinition `json:"element"`
+	} `json:"snapshot"`
+}
+
+type elementDefinition struct {
+	Path             string `json:"path"`
+	Min              int    `json:"min"`
+	Max              string `json:"max"`
+	ContentReference string `json:"contentReference"`
+	MaxLength        int    `json:"maxLength"`
+	Base             struct {
+		Path string `json:"path"`
+	} `json:"base"`
+	Type []typeRef `json:"type"`
+}
+
+type typeRef struct {
+	Code      string          `json:"code"`
+	Extension []typeExtension `json:"extension"`
+}
+
+type typeExtension struct {
+	URL         string `json:"url"`
+	ValueURL    string `json:"valueUrl"`
+	ValueString string `json:"valueString"`
+}
+
+// ext returns the value of the type extension whose url ends the given way
+// (the R4 definitions use fhir-type and regex extensions on System types).
+func (t typeRef) ext(suffix string) string {
+	for _, e := range t.Extension {
+		if len(e.URL) >= len(suffix) && e.URL[len(e.URL)-len(suffix):] == suffix {
+			if e.ValueURL != "" {
+				return e.ValueURL
+			}
+			return e.ValueString
+		}
+	}
+	return ""
+}
+
+// readBundle returns the StructureDefinitions of one definitions bundle.
+func readBundle(path string) ([]structureDefinition, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var bundle struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var sds []structureDefinition
+	for _, e := range bundle.Entry {
+		var head struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if err := json.Unmarshal(e.Resource, &head); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if head.ResourceType != "StructureDefinition" {
+			continue
+		}
+		var sd structureDefinition
+		if err := json.Unmarshal(e.Resource, &sd); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		sds = append(sds, sd)
+	}
+	return sds, nil
+}
