@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fhirgraph/fhirgraph/fhir"
+	"github.com/fhirgraph/fhirgraph/fhir/ingest"
+	"github.com/fhirgraph/fhirgraph/fhir/synth"
+	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// demoPatients is how many synthetic patients serve --demo loads into an
+// empty store.
+const demoPatients = 100
+
+func serve(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("serve", e)
+	var sf storeFlags
+	sf.register(fs, e)
+	addr := fs.String("addr", envOr(e, "FHIRGRAPH_ADDR", ":8080"), "listen address (env FHIRGRAPH_ADDR)")
+	baseURL := fs.String("base-url", e.getenv("FHIRGRAPH_BASE_URL"), "public URL of the server, e.g. https://fhir.example.org (env FHIRGRAPH_BASE_URL; default: from each request)")
+	maxBody := fs.Int64("max-body", fhir.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
+	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
+	dev := fs.Bool("dev", false, "development mode")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	*dev = *dev || *demo
+	log, err := sf.logger(e)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	raw, err := sf.open(ctx, e, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	st := m.instrument(raw)
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+	if *demo {
+		if err := loadDemo(ctx, st, log); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	root := rootURL(*baseURL, ln.Addr())
+	mux := http.NewServeMux()
+	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: strings.TrimSuffix(*baseURL, "/") + pathIf(*baseURL, "/fhir"), MaxBodyBytes: *maxBody, Logger: log, Version: version}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			log.Warn("readiness check failed", "err", err)
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	srv := &http.Server{
+		Handler:           m.middleware(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(e.stdout, "Fhirgraph %s listening on %s\n  FHIR base: %s/fhir\n  health:    %s/healthz\n  metrics:   %s/metrics\n", version, ln.Addr(), root, root, root)
+	if *demo {
+		fmt.Fprintf(e.stdout, "  demo data: %d synthetic patients; try %s/fhir/Patient/p0001 and %s/fhir/metadata\n", demoPatients, root, root)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: waiting for in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// loadDemo seeds the synthetic demo practice when the store is empty.
+func loadDemo(ctx context.Context, st store.Store, log *slog.Logger) error {
+	n, err := st.Count(ctx, "Patient")
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("demo: store already has data; not seeding", "patients", n)
+		return nil
+	}
+	stats, err := ingest.Load(ctx, st, synthItems(synth.Options{Patients: demoPatients, Seed: 1}), ingest.Options{Strict: true})
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+	log.Info("demo: loaded synthetic data", "stats", stats.String())
+	return nil
+}
+
+// rootURL is the server's own URL for the start-up banner.
+func rootURL(base string, addr net.Addr) string {
+	if base != "" {
+		return strings.TrimSuffix(base, "/")
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func pathIf(base, p string) string {
+	if base == "" {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,343 @@
+package fhir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
+	"github.com/fhirgraph/fhirgraph/fhir/resource"
+	"github.com/fhirgraph/fhirgraph/fhir/validate"
+	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/google/uuid"
+)
+
+// bundleEntry is one entry of a transaction or batch, parsed.
+type bundleEntry struct {
+	index   int
+	method  string
+	typ, id string
+	version int64 // GET …/_history/{vid}
+	ifMatch int64
+	fullURL string
+	res     *fhirjson.Object
+	write   store.Write
+	skip    bool // a delete of a resource that does not exist: nothing to do
+	resp    entry
+}
+
+// processing order of a transaction, after FHIR R4 http.html#trules.
+var methodOrder = map[string]int{http.MethodDelete: 0, http.MethodPost: 1, http.MethodPut: 2, http.MethodGet: 3, http.MethodHead: 3}
+
+// systemBundle serves POST /fhir: transaction and batch Bundles.
+func (s *server) systemBundle(w http.ResponseWriter, r *http.Request) error {
+	obj, err := s.readResourceBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := checkResourceType(obj, "Bundle"); err != nil {
+		return err
+	}
+	kind := obj.String("type")
+	if kind != "transaction" && kind != "batch" {
+		return errorf(http.StatusBadRequest, "invalid", "POST to the FHIR base takes a Bundle of type transaction or batch, not %q", kind)
+	}
+	raw, _ := obj.Get("entry")
+	list, ok := raw.([]any)
+	if raw != nil && !ok {
+		return errorf(http.StatusBadRequest, "structure", "Bundle.entry must be an array")
+	}
+	entries := make([]*bundleEntry, len(list))
+	var parseErrs []Issue
+	for i, item := range list {
+		e, err := parseEntry(i, item)
+		entries[i] = e
+		if err != nil {
+			if kind == "transaction" {
+				parseErrs = append(parseErrs, err.Issues...)
+				continue
+			}
+			e.resp = errorEntry(err)
+		}
+	}
+	if len(parseErrs) > 0 {
+		return &Error{Status: http.StatusBadRequest, Issues: parseErrs}
+	}
+	var out bundle
+	if kind == "transaction" {
+		if err := s.transaction(r, entries); err != nil {
+			return err
+		}
+		out = bundle{ResourceType: "Bundle", Type: "transaction-response"}
+	} else {
+		s.batch(r, entries)
+		out = bundle{ResourceType: "Bundle", Type: "batch-response"}
+	}
+	out.ID = uuid.NewString()
+	for _, e := range entries {
+		out.Entry = append(out.Entry, e.resp)
+	}
+	writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// parseEntry reads one entry's request and resource. The returned entry is
+// never nil so a batch can answer for it.
+func parseEntry(i int, item any) (*bundleEntry, *Error) {
+	e := &bundleEntry{index: i}
+	at := fmt.Sprintf("Bundle.entry[%d]", i)
+	fail := func(code, path, format string, args ...any) *Error {
+		fe := errorf(http.StatusBadRequest, code, format, args...)
+		fe.Issues[0].Expression = []string{at + path}
+		return fe
+	}
+	obj, ok := item.(*fhirjson.Object)
+	if !ok {
+		return e, fail("structure", "", "entry must be an object")
+	}
+	e.fullURL = obj.String("fullUrl")
+	req := obj.Object("request")
+	if req == nil {
+		return e, fail("required", ".request", "entry.request is required in a transaction or batch")
+	}
+	e.method = strings.ToUpper(req.String("method"))
+	if _, ok := methodOrder[e.method]; !ok {
+		return e, fail("not-supported", ".request.method", "request method %q is not supported (GET, HEAD, POST, PUT, DELETE)", req.String("method"))
+	}
+	target, err := url.Parse(req.String("url"))
+	if err != nil || req.String("url") == "" {
+		return e, fail("required", ".request.url", "entry.request.url is missing or not a URL")
+	}
+	if target.RawQuery != "" {
+		return e, fail("not-supported", ".request.url", "search and conditional requests (%q) are not supported in a Bundle", req.String("url"))
+	}
+	parts := strings.Split(strings.Trim(target.Path, "/"), "/")
+	e.typ = parts[0]
+	if !validate.IsResourceType(e.typ) {
+		return e, fail("not-supported", ".request.url", "unknown resource type %q in request.url", e.typ)
+	}
+	wantParts := map[string][]int{http.MethodPost: {1}, http.MethodPut: {2}, http.MethodDelete: {2}, http.MethodGet: {2, 4}, http.MethodHead: {2, 4}}[e.method]
+	if !slices.Contains(wantParts, len(parts)) || (len(parts) == 4 && parts[2] != "_history") {
+		return e, fail("not-supported", ".request.url", "request.url %q does not fit %s", req.String("url"), e.method)
+	}
+	if len(parts) >= 2 {
+		e.id = parts[1]
+		if !resource.ValidID(e.id) {
+			return e, fail("value", ".request.url", "invalid id %q", e.id)
+		}
+	}
+	if len(parts) == 4 {
+		v, err := strconv.ParseInt(parts[3], 10, 64)
+		if err != nil || v < 1 {
+			return e, fail("value", ".request.url", "invalid version id %q", parts[3])
+		}
+		e.version = v
+	}
+	if im := req.String("ifMatch"); im != "" {
+		v, ok := parseETag(im)
+		if !ok {
+			return e, fail("value", ".request.ifMatch", "invalid ifMatch %q", im)
+		}
+		e.ifMatch = v
+	}
+	if e.method == http.MethodPost || e.method == http.MethodPut {
+		e.res = obj.Object("resource")
+		if e.res == nil {
+			return e, fail("required", ".resource", "%s needs a resource", e.method)
+		}
+		if rt := e.res.String("resourceType"); rt != e.typ {
+			return e, fail("invalid", ".resource.resourceType", "resourceType %q does not match request.url %q", rt, req.String("url"))
+		}
+		if e.method == http.MethodPut {
+			if id := e.res.String("id"); id != e.id {
+				return e, fail("invalid", ".resource.id", "resource id %q does not match request.url %q", id, req.String("url"))
+			}
+		}
+	}
+	return e, nil
+}
+
+// transaction runs entries all-or-nothing: every entry is checked and
+// prepared before anything is written, and all writes go to the store in one
+// atomic Apply.
+func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
+	base := s.baseURL(r)
+	refs := map[string]string{} // fullUrl → "Type/id" for reference rewriting
+	seen := map[string]int{}
+	for _, e := range entries {
+		if e.method == http.MethodPost {
+			e.id = uuid.NewString()
+		}
+		key := e.typ + "/" + e.id
+		if e.method != http.MethodGet && e.method != http.MethodHead {
+			if prev, dup := seen[key]; dup {
+				return errorf(http.StatusBadRequest, "invalid", "entries %d and %d both change %s: a transaction may change a resource only once", prev, e.index, key)
+			}
+			seen[key] = e.index
+		}
+		if e.fullURL != "" && e.res != nil {
+			refs[e.fullURL] = key
+		}
+	}
+	var issues []Issue
+	for _, e := range entries {
+		if e.res == nil {
+			continue
+		}
+		if bad := resource.RewriteReferences(e.res, refs); bad != "" {
+			issues = append(issues, Issue{Severity: "error", Code: "invalid", Expression: []string{fmt.Sprintf("Bundle.entry[%d].resource", e.index)},
+				Diagnostics: fmt.Sprintf("reference %q points to no entry of this transaction", bad)})
+			continue
+		}
+		op := store.OpUpdate
+		if e.method == http.MethodPost {
+			op = store.OpCreate
+		}
+		wr, problems := resource.Prepare(op, e.typ, e.id, e.res)
+		for _, p := range problems {
+			issues = append(issues, Issue{Severity: "error", Code: p.Code, Diagnostics: p.Message, Expression: []string{fmt.Sprintf("Bundle.entry[%d].resource.%s", e.index, strings.TrimPrefix(p.Path, e.typ+"."))}})
+		}
+		wr.IfMatch = e.ifMatch
+		e.write = wr
+	}
+	if len(issues) > 0 {
+		return &Error{Status: http.StatusUnprocessableEntity, Issues: issues}
+	}
+	order := make([]*bundleEntry, len(entries))
+	copy(order, entries)
+	slices.SortStableFunc(order, byMethodOrder)
+	var writes []store.Write
+	var writers []*bundleEntry
+	for _, e := range order {
+		switch e.method {
+		case http.MethodDelete:
+			if _, err := s.store.Read(r.Context(), e.typ, e.id); errors.Is(err, store.ErrNotFound) {
+				e.skip = true
+				e.resp = entry{Response: &entryResponse{Status: "204 No Content"}}
+				continue
+			}
+			e.write = store.Write{Op: store.OpDelete, Type: e.typ, ID: e.id, IfMatch: e.ifMatch}
+		case http.MethodGet, http.MethodHead:
+			continue
+		}
+		writes = append(writes, e.write)
+		writers = append(writers, e)
+	}
+	results, err := s.store.Apply(r.Context(), writes)
+	if err != nil {
+		var we *store.WriteError
+		if errors.As(err, &we) && we.Index < len(writers) {
+			fe := asError(we.Err)
+			for i := range fe.Issues {
+				fe.Issues[i].Expression = []string{fmt.Sprintf("Bundle.entry[%d]", writers[we.Index].index)}
+			}
+			return fe
+		}
+		return err
+	}
+	for i, e := range writers {
+		e.resp = writeEntry(base, r, e.method, results[i])
+	}
+	for _, e := range order {
+		if e.method == http.MethodGet || e.method == http.MethodHead {
+			e.resp = s.readEntry(r, e)
+		}
+	}
+	return nil
+}
+
+// batch runs each entry on its own; a failing entry answers with its
+// OperationOutcome and the others go on.
+func (s *server) batch(r *http.Request, entries []*bundleEntry) {
+	base := s.baseURL(r)
+	order := make([]*bundleEntry, len(entries))
+	copy(order, entries)
+	slices.SortStableFunc(order, byMethodOrder)
+	for _, e := range order {
+		if e.resp.Response != nil { // failed to parse
+			continue
+		}
+		var wr store.Write
+		switch e.method {
+		case http.MethodGet, http.MethodHead:
+			e.resp = s.readEntry(r, e)
+			continue
+		case http.MethodDelete:
+			wr = store.Write{Op: store.OpDelete, Type: e.typ, ID: e.id, IfMatch: e.ifMatch}
+		default:
+			op := store.OpUpdate
+			if e.method == http.MethodPost {
+				op, e.id = store.OpCreate, uuid.NewString()
+			}
+			var problems []validate.Issue
+			wr, problems = resource.Prepare(op, e.typ, e.id, e.res)
+			if problems != nil {
+				e.resp = errorEntry(invalid(problems))
+				continue
+			}
+			wr.IfMatch = e.ifMatch
+		}
+		results, err := s.store.Apply(r.Context(), []store.Write{wr})
+		if err != nil {
+			e.resp = errorEntry(asError(err))
+			continue
+		}
+		e.resp = writeEntry(base, r, e.method, results[0])
+	}
+}
+
+// readEntry answers a GET entry with the resource or an error.
+func (s *server) readEntry(r *http.Request, e *bundleEntry) entry {
+	var res store.Resource
+	var err error
+	if e.version > 0 {
+		res, err = s.store.VRead(r.Context(), e.typ, e.id, e.version)
+	} else {
+		res, err = s.store.Read(r.Context(), e.typ, e.id)
+	}
+	if err != nil {
+		return errorEntry(asError(err))
+	}
+	out := entry{FullURL: s.baseURL(r) + "/" + res.Type + "/" + res.ID, Response: &entryResponse{Status: "200 OK", Etag: etag(res.VersionID), LastModified: resource.Instant(res.LastUpdated)}}
+	if e.method == http.MethodGet {
+		out.Resource = json.RawMessage(res.Body)
+	}
+	return out
+}
+
+// writeEntry is the response entry for a stored write.
+func writeEntry(base string, r *http.Request, method string, res store.Result) entry {
+	if method == http.MethodDelete {
+		return entry{Response: &entryResponse{Status: "204 No Content", Etag: etag(res.VersionID)}}
+	}
+	status := "200 OK"
+	if res.Created {
+		status = "201 Created"
+	}
+	out := entry{
+		FullURL: base + "/" + res.Type + "/" + res.ID,
+		Response: &entryResponse{Status: status, Location: res.Type + "/" + res.ID + "/_history/" + strconv.FormatInt(res.VersionID, 10),
+			Etag: etag(res.VersionID), LastModified: resource.Instant(res.LastUpdated)},
+	}
+	switch preferReturn(r) {
+	case "minimal":
+	case "OperationOutcome":
+		oo, _ := json.Marshal(informational("%s %s/%s", verb(res), res.Type, res.ID))
+		out.Response.Outcome = oo
+	default:
+		out.Resource = json.RawMessage(res.Body)
+	}
+	return out
+}
+
+func errorEntry(fe *Error) entry {
+	oo, _ := json.Marshal(outcome(fe.Issues))
+	return entry{Response: &entryResponse{Status: fmt.Sprintf("%d %s", fe.Status, http.StatusText(fe.Status)), Outcome: oo}}
+}
+
+func byMethodOrder(a, b *bundleEntry) int { return methodOrder[a.method] - methodOrder[b.method] }

@@ -1,0 +1,66 @@
+package fhir
+
+import (
+	"github.com/fhirgraph/fhirgraph/schema"
+	"net/http"
+	"time"
+)
+
+// usCoreServer is the canonical URL of the US Core Server CapabilityStatement
+// (4.0.0 and 6.1.0 share it) that this server instantiates.
+const usCoreServer = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
+
+// startedAt dates the CapabilityStatement.
+var startedAt = time.Now().UTC().Format(time.RFC3339)
+
+// capabilities serves GET /fhir/metadata: a CapabilityStatement listing
+// exactly the interactions this server implements.
+func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
+	type interaction struct {
+		Code string `json:"code"`
+	}
+	type resource struct {
+		Type              string        `json:"type"`
+		Interaction       []interaction `json:"interaction"`
+		Versioning        string        `json:"versioning"`
+		ReadHistory       bool          `json:"readHistory"`
+		UpdateCreate      bool          `json:"updateCreate"`
+		ConditionalCreate bool          `json:"conditionalCreate"`
+		ConditionalUpdate bool          `json:"conditionalUpdate"`
+		ConditionalDelete string        `json:"conditionalDelete"`
+	}
+	var resources []resource
+	for _, t := range schema.R4().ResourceTypes {
+		resources = append(resources, resource{
+			Type: t,
+			Interaction: []interaction{{"read"}, {"vread"}, {"update"}, {"delete"},
+				{"history-instance"}, {"history-type"}, {"create"}},
+			Versioning:        "versioned-update",
+			ReadHistory:       true,
+			UpdateCreate:      true,
+			ConditionalDelete: "not-supported",
+		})
+	}
+	cs := map[string]any{
+		"resourceType": "CapabilityStatement",
+		"status":       "active",
+		"date":         startedAt,
+		"publisher":    "Fhirgraph",
+		"kind":         "instance",
+		"instantiates": []string{usCoreServer},
+		"software":     map[string]string{"name": "Fhirgraph", "version": s.version},
+		"implementation": map[string]string{
+			"description": "Fhirgraph FHIR R4 server",
+			"url":         s.baseURL(r),
+		},
+		"fhirVersion": "4.0.1",
+		"format":      []string{"json", "application/fhir+json", "application/json"},
+		"rest": []map[string]any{{
+			"mode":        "server",
+			"resource":    resources,
+			"interaction": []interaction{{"transaction"}, {"batch"}, {"history-system"}},
+		}},
+	}
+	writeJSON(w, r, http.StatusOK, cs)
+	return nil
+}

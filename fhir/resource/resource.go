@@ -1,0 +1,106 @@
+// Package resource turns a parsed FHIR resource into a store write: it
+// validates it, takes the server-owned meta elements out of the client's
+// hands and supplies the stamping the store applies once it knows the
+// version. REST writes, transaction Bundles and import all go through it, so
+// a resource is stored the same way whichever door it came in by.
+package resource
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
+	"github.com/fhirgraph/fhirgraph/fhir/validate"
+	"github.com/fhirgraph/fhirgraph/store"
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// ValidID reports whether s is a valid FHIR logical id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// Prepare validates obj as a resource of type typ with logical id id, and
+// returns the write that stores it with op. The caller has already checked
+// that resourceType and id agree with the request; Prepare sets the id and
+// drops any client-sent meta.versionId and meta.lastUpdated (the server owns
+// them). Issues are returned when the resource is invalid; obj must not be
+// used by the caller afterwards.
+func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []validate.Issue) {
+	obj.Set("id", id)
+	moveToFront(obj, "resourceType", "id")
+	if meta := obj.Object("meta"); meta != nil {
+		meta.Delete("versionId")
+		meta.Delete("lastUpdated")
+		if len(meta.Members) == 0 {
+			obj.Delete("meta")
+		}
+	}
+	if issues := validate.Resource(obj); len(issues) > 0 {
+		return store.Write{}, issues
+	}
+	content := fhirjson.Marshal(obj)
+	return store.Write{
+		Op:      op,
+		Type:    typ,
+		ID:      id,
+		Content: content,
+		Hash:    store.HashContent(content),
+		Stamp: func(version int64, lastUpdated time.Time) ([]byte, error) {
+			stampMeta(obj, version, lastUpdated)
+			return fhirjson.Marshal(obj), nil
+		},
+	}, nil
+}
+
+// Instant formats a time as a FHIR instant, the form meta.lastUpdated takes.
+func Instant(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// stampMeta sets meta.versionId and meta.lastUpdated first in meta, with
+// meta placed right after id (where FHIR's own examples put it).
+func stampMeta(obj *fhirjson.Object, version int64, lastUpdated time.Time) {
+	old := obj.Object("meta")
+	meta := &fhirjson.Object{Members: []fhirjson.Member{
+		{Name: "versionId", Value: fmt.Sprint(version)},
+		{Name: "lastUpdated", Value: Instant(lastUpdated)},
+	}}
+	if old != nil {
+		for _, m := range old.Members {
+			if m.Name != "versionId" && m.Name != "lastUpdated" {
+				meta.Members = append(meta.Members, m)
+			}
+		}
+	}
+	obj.Set("meta", meta)
+	moveToFront(obj, "resourceType", "id", "meta")
+}
+
+// moveToFront reorders obj so the named members, where present, come first
+// in the given order.
+func moveToFront(obj *fhirjson.Object, names ...string) {
+	front := make([]fhirjson.Member, 0, len(obj.Members))
+	for _, n := range names {
+		if v, ok := obj.Get(n); ok {
+			front = append(front, fhirjson.Member{Name: n, Value: v})
+		}
+	}
+	if len(front) == 0 {
+		return
+	}
+	rest := obj.Members[:0:0]
+	for _, m := range obj.Members {
+		keep := true
+		for _, n := range names {
+			if m.Name == n {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			rest = append(rest, m)
+		}
+	}
+	obj.Members = append(front, rest...)
+}

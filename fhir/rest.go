@@ -1,0 +1,215 @@
+package fhir
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
+	"github.com/fhirgraph/fhirgraph/fhir/resource"
+	"github.com/fhirgraph/fhirgraph/fhir/validate"
+	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/google/uuid"
+)
+
+// checkType answers 404 for a path whose {type} is no R4 resource type, and
+// 400 for an {id} that is not a valid logical id.
+func (s *server) checkType(r *http.Request) error {
+	typ := r.PathValue("type")
+	if !validate.IsResourceType(typ) {
+		return errorf(http.StatusNotFound, "not-supported", "unknown resource type %q", typ)
+	}
+	if id := r.PathValue("id"); id != "" && !resource.ValidID(id) {
+		return errorf(http.StatusBadRequest, "value", "invalid id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)
+	}
+	return nil
+}
+
+func (s *server) read(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.store.Read(r.Context(), r.PathValue("type"), r.PathValue("id"))
+	if errors.Is(err, store.ErrGone) {
+		setVersionHeaders(w, res)
+		return errorf(http.StatusGone, "deleted", "%s/%s was deleted", res.Type, res.ID)
+	}
+	if err != nil {
+		return err
+	}
+	setVersionHeaders(w, res)
+	writeBody(w, r, http.StatusOK, res.Body)
+	return nil
+}
+
+func (s *server) vread(w http.ResponseWriter, r *http.Request) error {
+	v, err := strconv.ParseInt(r.PathValue("vid"), 10, 64)
+	if err != nil || v < 1 {
+		return errorf(http.StatusBadRequest, "value", "invalid version id %q", r.PathValue("vid"))
+	}
+	res, err := s.store.VRead(r.Context(), r.PathValue("type"), r.PathValue("id"), v)
+	if errors.Is(err, store.ErrGone) {
+		setVersionHeaders(w, res)
+		return errorf(http.StatusGone, "deleted", "version %d of %s/%s is a deletion", v, res.Type, res.ID)
+	}
+	if err != nil {
+		return err
+	}
+	setVersionHeaders(w, res)
+	writeBody(w, r, http.StatusOK, res.Body)
+	return nil
+}
+
+func (s *server) create(w http.ResponseWriter, r *http.Request) error {
+	if r.Header.Get("If-None-Exist") != "" {
+		return errorf(http.StatusBadRequest, "not-supported", "conditional create (If-None-Exist) is not supported")
+	}
+	typ := r.PathValue("type")
+	obj, err := s.readResourceBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := checkResourceType(obj, typ); err != nil {
+		return err
+	}
+	// The server assigns the id of a created resource; a client-sent id is ignored.
+	wr, issues := resource.Prepare(store.OpCreate, typ, uuid.NewString(), obj)
+	if issues != nil {
+		return invalid(issues)
+	}
+	return s.applyOne(w, r, wr)
+}
+
+func (s *server) update(w http.ResponseWriter, r *http.Request) error {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	ifMatch, err := parseIfMatch(r.Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	obj, err := s.readResourceBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := checkResourceType(obj, typ); err != nil {
+		return err
+	}
+	switch bodyID, _ := obj.Get("id"); bodyID {
+	case nil:
+		return errorf(http.StatusBadRequest, "required", "the resource must have an id equal to the one in the URL (%s)", id)
+	case id:
+	default:
+		return errorf(http.StatusBadRequest, "invalid", "the resource id %v does not match the id in the URL (%s)", bodyID, id)
+	}
+	wr, issues := resource.Prepare(store.OpUpdate, typ, id, obj)
+	if issues != nil {
+		return invalid(issues)
+	}
+	wr.IfMatch = ifMatch
+	return s.applyOne(w, r, wr)
+}
+
+func (s *server) delete(w http.ResponseWriter, r *http.Request) error {
+	ifMatch, err := parseIfMatch(r.Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	results, err := s.store.Apply(r.Context(), []store.Write{{Op: store.OpDelete, Type: r.PathValue("type"), ID: r.PathValue("id"), IfMatch: ifMatch}})
+	if err != nil {
+		return err
+	}
+	res := results[0].Resource
+	w.Header().Set("ETag", etag(res.VersionID))
+	if preferReturn(r) == "OperationOutcome" {
+		writeJSON(w, r, http.StatusOK, informational("deleted %s/%s", res.Type, res.ID))
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// applyOne stores one create or update and answers as Prefer asks.
+func (s *server) applyOne(w http.ResponseWriter, r *http.Request, wr store.Write) error {
+	results, err := s.store.Apply(r.Context(), []store.Write{wr})
+	if err != nil {
+		return err
+	}
+	res := results[0]
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	setVersionHeaders(w, res.Resource)
+	w.Header().Set("Location", s.baseURL(r)+"/"+res.Type+"/"+res.ID+"/_history/"+strconv.FormatInt(res.VersionID, 10))
+	switch preferReturn(r) {
+	case "minimal":
+		w.WriteHeader(status)
+	case "OperationOutcome":
+		writeJSON(w, r, status, informational("%s %s/%s version %d", verb(res), res.Type, res.ID, res.VersionID))
+	default:
+		writeBody(w, r, status, res.Body)
+	}
+	return nil
+}
+
+func verb(res store.Result) string {
+	switch {
+	case res.Unchanged:
+		return "unchanged"
+	case res.Created:
+		return "created"
+	}
+	return "updated"
+}
+
+// checkResourceType answers 400 when the body's resourceType disagrees with
+// the URL.
+func checkResourceType(obj *fhirjson.Object, typ string) error {
+	got, _ := obj.Get("resourceType")
+	if got != typ {
+		if got == nil {
+			return errorf(http.StatusBadRequest, "required", "resourceType is missing: expected %q", typ)
+		}
+		return errorf(http.StatusBadRequest, "invalid", "resourceType %v does not match the URL's resource type %q", got, typ)
+	}
+	return nil
+}
+
+// parseIfMatch reads an If-Match header, W/"3" or "3"; 0 when absent.
+func parseIfMatch(h string) (int64, error) {
+	if h == "" {
+		return 0, nil
+	}
+	v, ok := parseETag(h)
+	if !ok {
+		return 0, errorf(http.StatusBadRequest, "value", "invalid If-Match %q: expected W/\"<versionId>\"", h)
+	}
+	return v, nil
+}
+
+func parseETag(h string) (int64, bool) {
+	h = strings.TrimSpace(h)
+	h = strings.TrimPrefix(h, "W/")
+	h = strings.TrimSuffix(strings.TrimPrefix(h, `"`), `"`)
+	v, err := strconv.ParseInt(h, 10, 64)
+	return v, err == nil && v > 0
+}
+
+func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+func setVersionHeaders(w http.ResponseWriter, res store.Resource) {
+	if res.VersionID == 0 {
+		return
+	}
+	w.Header().Set("ETag", etag(res.VersionID))
+	w.Header().Set("Last-Modified", res.LastUpdated.UTC().Format(http.TimeFormat))
+}
+
+// preferReturn is the return= preference of the Prefer header.
+func preferReturn(r *http.Request) string {
+	for _, h := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(h, ",") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "return="); ok {
+				return strings.Trim(v, `"`)
+			}
+		}
+	}
+	return "representation"
+}

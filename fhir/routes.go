@@ -1,0 +1,73 @@
+package fhir
+
+import "net/http"
+
+// routes lists the whole FHIR REST surface. Paths are matched by shape only;
+// each handler checks the method itself so an unsupported interaction gets a
+// 405 OperationOutcome rather than the mux's plain-text answer.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/fhir/metadata", s.handle(methods(s.capabilities, http.MethodGet, http.MethodHead)))
+	mux.Handle("/fhir/{$}", s.handle(methods(s.systemBundle, http.MethodPost)))
+	mux.Handle("/fhir/_history", s.handle(methods(s.history, http.MethodGet, http.MethodHead)))
+	mux.Handle("/fhir/{type}", s.handle(s.typeLevel))
+	mux.Handle("/fhir/{type}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
+	mux.Handle("/fhir/{type}/{id}", s.handle(s.withType(s.instanceLevel)))
+	mux.Handle("/fhir/{type}/{id}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
+	mux.Handle("/fhir/{type}/{id}/_history/{vid}", s.handle(s.withType(methods(s.vread, http.MethodGet, http.MethodHead))))
+	mux.Handle("/fhir/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "not-found", "no FHIR endpoint at %s", r.URL.Path)
+	}))
+	return mux
+}
+
+// typeLevel serves /fhir/{type}: create (POST).
+func (s *server) typeLevel(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkType(r); err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodPost:
+		return s.create(w, r)
+	}
+	return notAllowed(r)
+}
+
+// instanceLevel serves /fhir/{type}/{id}: read, update, delete.
+func (s *server) instanceLevel(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return s.read(w, r)
+	case http.MethodPut:
+		return s.update(w, r)
+	case http.MethodDelete:
+		return s.delete(w, r)
+	}
+	return notAllowed(r)
+}
+
+// methods restricts h to the given HTTP methods.
+func methods(h handlerFunc, allowed ...string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		for _, m := range allowed {
+			if r.Method == m {
+				return h(w, r)
+			}
+		}
+		return notAllowed(r)
+	}
+}
+
+// withType checks the {type} path segment before h runs.
+func (s *server) withType(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.checkType(r); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
+}
+
+func notAllowed(r *http.Request) error {
+	return errorf(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on %s", r.Method, r.URL.Path)
+}

@@ -1,0 +1,170 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirgraph/fhirgraph/cmd/fhirgraph/app"
+)
+
+// seedFiles writes `seed --patients n` output as NDJSON once per benchmark
+// run and returns the folder and the "Type/id" of every resource.
+func seedFiles(b *testing.B, n int) (string, []string) {
+	b.Helper()
+	dir := b.TempDir()
+	var out syncBuffer
+	if err := app.Run(context.Background(), []string{"seed", "--patients", strconv.Itoa(n), "--out", dir}, noEnv, &out, &out); err != nil {
+		b.Fatalf("seed: %v\n%s", err, out.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	var refs []string
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			var r struct{ ResourceType, ID string }
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				b.Fatal(err)
+			}
+			refs = append(refs, r.ResourceType+"/"+r.ID)
+		}
+		fh.Close()
+	}
+	return dir, refs
+}
+
+// peakHeap samples the live heap until stop is called and returns the peak.
+func peakHeap() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); <-finished; return peak }
+}
+
+// BenchmarkImport measures `fhirgraph import` of `seed --patients N` output
+// into a fresh embedded store (validation on), reporting resources/s and the
+// peak live heap. Compare the sizes to see memory stay flat as input grows.
+func BenchmarkImport(b *testing.B) {
+	sizes := []int{250, 1000}
+	if s := os.Getenv("FHIRGRAPH_BENCH_PATIENTS"); s != "" {
+		n, _ := strconv.Atoi(s)
+		sizes = []int{n}
+	}
+	for _, patients := range sizes {
+		b.Run(fmt.Sprintf("patients=%d", patients), func(b *testing.B) {
+			src, refs := seedFiles(b, patients)
+			b.ResetTimer()
+			var elapsed time.Duration
+			var peak uint64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				data := b.TempDir()
+				runtime.GC()
+				b.StartTimer()
+				stop := peakHeap()
+				start := time.Now()
+				var out syncBuffer
+				err := app.Run(context.Background(), []string{"import", "--data", data, "--log-level", "error", src}, noEnv, &out, &out)
+				elapsed += time.Since(start)
+				peak = max(peak, stop())
+				if err != nil {
+					b.Fatalf("import: %v\n%s", err, out.String())
+				}
+			}
+			b.ReportMetric(float64(len(refs)*b.N)/elapsed.Seconds(), "resources/s")
+			b.ReportMetric(float64(len(refs)), "resources")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+		})
+	}
+}
+
+// BenchmarkReadByID measures GET /fhir/{type}/{id} over HTTP with concurrent
+// clients against a store holding `seed --patients 100` data, reporting the
+// median and p99 latency and requests/s.
+func BenchmarkReadByID(b *testing.B) {
+	src, refs := seedFiles(b, 100)
+	dir := b.TempDir()
+	var out syncBuffer
+	if err := app.Run(context.Background(), []string{"import", "--data", dir, "--log-level", "error", src}, noEnv, &out, &out); err != nil {
+		b.Fatalf("import: %v\n%s", err, out.String())
+	}
+	s := start(b, dir)
+	for _, clients := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+			lat := make([]time.Duration, b.N)
+			var next int64
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			begin := time.Now()
+			for c := 0; c < clients; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						mu.Lock()
+						i := next
+						next++
+						mu.Unlock()
+						if i >= int64(b.N) {
+							return
+						}
+						t0 := time.Now()
+						resp, err := client.Get(s.base + "/" + refs[int(i)%len(refs)])
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						lat[i] = time.Since(t0)
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("status %d", resp.StatusCode)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			total := time.Since(begin)
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(b.N)/total.Seconds(), "reads/s")
+		})
+	}
+}
