@@ -1,0 +1,59 @@
+package test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestDemoSeedsOnce: serve --demo loads the synthetic practice into an empty
+// store, every resource carrying its US Core profile, and a restart with
+// --demo does not load it again.
+func TestDemoSeedsOnce(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir, "--demo")
+	if !strings.Contains(s.out.String(), "demo data: 100 synthetic patients") {
+		t.Errorf("banner does not explain the demo:\n%s", s.out.String())
+	}
+	p := expect(t, s.do("GET", "Patient/p0001", nil), http.StatusOK)
+	profiles := p["meta"].(map[string]any)["profile"].([]any)
+	if profiles[0] != "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient" {
+		t.Errorf("Patient profile = %v", profiles)
+	}
+	expect(t, s.do("GET", "Patient/p0100", nil), http.StatusOK)
+	expectOutcome(t, s.do("GET", "Patient/p0101", nil), http.StatusNotFound)
+	g := expect(t, s.do("GET", "Group/cohort-breast-cancer", nil), http.StatusOK)
+	member := g["member"].([]any)[0].(map[string]any)["entity"].(map[string]any)["reference"].(string)
+	expect(t, s.do("GET", member, nil), http.StatusOK)
+	versions := systemVersions(t, s)
+	if versions < 8000 {
+		t.Errorf("demo has %d resources, want about 100 per patient", versions)
+	}
+	s.stop()
+
+	s2 := start(t, dir, "--demo")
+	if got := systemVersions(t, s2); got != versions {
+		t.Errorf("second --demo start changed the store: %d versions, had %d", got, versions)
+	}
+}
+
+func TestSeedCommand(t *testing.T) {
+	dir := t.TempDir()
+	out, err := cli(t, "seed", "--patients", "3", "--seed", "7", "--data", dir, "--log-level", "error")
+	if err != nil || !strings.Contains(out, "0 rejected") {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	again, err := cli(t, "seed", "--patients", "3", "--seed", "7", "--data", dir, "--log-level", "error")
+	if err != nil || !strings.Contains(again, "0 created, 0 updated") {
+		t.Errorf("seeding the same data twice must change nothing: %v\n%s", err, again)
+	}
+	if _, err := cli(t, "seed", "--patients", "0", "--data", dir); err == nil {
+		t.Error("--patients 0 accepted")
+	}
+	if _, err := cli(t, "nonsense"); err == nil {
+		t.Error("unknown subcommand accepted")
+	}
+	if _, err := cli(t, "serve", "--addr"); err == nil {
+		t.Error("flag without value accepted")
+	}
+}
