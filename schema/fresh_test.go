@@ -21,12 +21,17 @@ func TestGeneratedTableIsFresh(t *testing.T) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("generator failed: %v\n%s", err, msg)
 	}
-	fresh, err := os.ReadFile(filepath.Join(out, "fhir-r4-elements.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(fresh, r4JSON) {
-		t.Fatal("generated tables are stale: run go generate ./schema")
+	for name, embedded := range map[string][]byte{
+		"fhir-r4-elements.json": r4JSON,
+		"search-params.json":    searchJSON,
+	} {
+		fresh, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fresh, embedded) {
+			t.Errorf("generated table %s is stale: run go generate ./schema", name)
+		}
 	}
 }
 

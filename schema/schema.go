@@ -3,8 +3,11 @@
 //
 // fhir-r4-elements.json is the structure of every FHIR R4 resource and
 // datatype, written by ./internal/gen from the R4 StructureDefinitions;
-// package fhir/validate interprets it. Regenerate with `go generate ./schema`
-// from the repository root (it reads ../shared/fhir-defs).
+// package fhir/validate interprets it. search-params.json is the search
+// registry (see Search), written by the same generator from the R4 and US
+// Core SearchParameters and the US Core server CapabilityStatements.
+// Regenerate both with `go generate ./schema` from the repository root (it
+// reads ../shared/fhir-defs).
 package schema
 
 //go:generate go run ./internal/gen -defs ../../shared/fhir-defs -out .

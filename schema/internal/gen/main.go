@@ -1,8 +1,15 @@
-// Command gen writes the FHIR R4 element table (fhir-r4-elements.json) that
-// package schema embeds. It reads the base R4 StructureDefinitions from the
-// HL7 definitions bundles and keeps, per resource and datatype, only what a
-// structural validator needs: element paths, cardinality, type codes,
-// contentReference targets and the primitive formats.
+// Command gen writes the tables package schema embeds:
+//
+//   - fhir-r4-elements.json, the FHIR R4 element table. It reads the base R4
+//     StructureDefinitions from the HL7 definitions bundles and keeps, per
+//     resource and datatype, only what a structural validator needs: element
+//     paths, cardinality, type codes, contentReference targets and the
+//     primitive formats.
+//   - search-params.json, the search registry. It joins the R4 and US Core
+//     SearchParameters of every resource type a US Core server
+//     CapabilityStatement lists with what each US Core version expects of
+//     them: parameters, combinations, _include/_revinclude, profiles,
+//     interactions and operations.
 //
 // Usage (from the schema directory, as go:generate runs it):
 //
@@ -31,8 +38,8 @@ func main() {
 func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	defs := fs.String("defs", "", "folder holding r4/profiles-types.json and r4/profiles-resources.json")
-	out := fs.String("out", ".", "folder to write "+OutputName+" into")
+	defs := fs.String("defs", "", "folder holding the r4/ and us-core-<version>/ definitions")
+	out := fs.String("out", ".", "folder to write "+OutputName+" and "+SearchOutputName+" into")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +58,18 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(*out, OutputName), tbl.encode(), 0o644)
+	r4, releases, err := readSearchInputs(*defs)
+	if err != nil {
+		return err
+	}
+	search, err := buildSearch(r4, releases)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*out, OutputName), tbl.encode(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(*out, SearchOutputName), search.encode(), 0o644)
 }
 
 // structureDefinition holds the parts of an R4 StructureDefinition the
