@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
@@ -14,7 +17,42 @@ import (
 // the pid that search rows carry.
 type paramKey struct{ typ, param string }
 
+// bulk holds the multi-row inserts of Apply.
+type bulk struct {
+	versions, resources, search, compartments *bulkInsert
+}
+
+func newBulk() bulk {
+	return bulk{
+		versions:     newBulkInsert("INSERT INTO versions(seq, rid, type, version, last_updated, deleted, body) VALUES ", 7),
+		resources:    newBulkInsert("INSERT INTO resources(rid, type, id, version, seq, last_updated, deleted, hash, practice, idx) VALUES ", 10),
+		search:       newBulkInsert("INSERT OR IGNORE INTO search(pid, value, low, high, rid) VALUES ", 5),
+		compartments: newBulkInsert("INSERT OR IGNORE INTO compartments(compartment, rid) VALUES ", 2),
+	}
+}
+
+func (b bulk) prepare(ctx context.Context, db *sql.DB) error {
+	for _, bi := range []*bulkInsert{b.versions, b.resources, b.search, b.compartments} {
+		if err := bi.prepare(ctx, db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b bulk) close() {
+	b.versions.close()
+	b.resources.close()
+	b.search.close()
+	b.compartments.close()
+}
+
 // Apply performs writes in one transaction: all of them or none.
+//
+// It works in two phases: first every write is checked and stamped against
+// the state as this Apply leaves it (so a batch may write one resource more
+// than once), then all rows are written with multi-row statements, index
+// entries in lookup order and only those that changed.
 func (s *Store) Apply(ctx context.Context, writes []store.Write) ([]store.Result, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -45,7 +83,7 @@ func (s *Store) Apply(ctx context.Context, writes []store.Write) ([]store.Result
 			}
 			results[i] = r
 		}
-		return a.finish()
+		return a.flush()
 	}, func() {
 		for k, pid := range a.newParams {
 			s.params[k] = pid
@@ -57,19 +95,99 @@ func (s *Store) Apply(ctx context.Context, writes []store.Write) ([]store.Result
 	return results, nil
 }
 
+// ApplyEach performs writes in order, each succeeding or failing on its
+// own, as if by its own Apply; the ones that succeed are committed together,
+// in one transaction, which is what makes it fast. See store.BatchWriter.
+func (s *Store) ApplyEach(ctx context.Context, writes []store.Write) ([]store.Result, []error, error) {
+	if err := s.enter(); err != nil {
+		return nil, nil, err
+	}
+	defer s.leave()
+	results := make([]store.Result, len(writes))
+	errs := make([]error, len(writes))
+	if len(writes) == 0 {
+		return results, errs, nil
+	}
+	var a *applier
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		a = newApplier(ctx, s, tx)
+		if err := a.start(); err != nil {
+			return err
+		}
+		for i, w := range writes {
+			err := checkWrite(w)
+			if err == nil {
+				results[i], err = a.apply(w)
+			}
+			switch {
+			case err == nil:
+			case ctx.Err() != nil || !isWriteFault(err):
+				return err
+			default:
+				results[i], errs[i] = store.Result{}, &store.WriteError{Index: i, Write: w, Err: err}
+			}
+		}
+		return a.flush()
+	}, func() {
+		for k, pid := range a.newParams {
+			s.params[k] = pid
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return results, errs, nil
+}
+
+var _ store.BatchWriter = (*Store)(nil)
+
+// errStamp marks the failure of a write's Stamp function.
+var errStamp = errors.New("stamp")
+
+// isWriteFault reports whether err is the fault of one write (its checks,
+// its Stamp), which leaves the transaction usable, rather than of the
+// database.
+func isWriteFault(err error) bool {
+	return errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrConflict) ||
+		errors.Is(err, store.ErrNotFound) || errors.Is(err, errStamp) || errors.Is(err, errInvalidWrite)
+}
+
+// errInvalidWrite marks a write that could never succeed.
+var errInvalidWrite = errors.New("invalid write")
+
 func checkWrite(w store.Write) error {
 	switch {
 	case w.Type == "" || w.ID == "":
-		return errors.New("write needs a type and an id")
+		return fmt.Errorf("%w: no type or no id", errInvalidWrite)
 	case w.Op != store.OpCreate && w.Op != store.OpUpdate && w.Op != store.OpDelete:
-		return fmt.Errorf("unknown write operation %v", w.Op)
+		return fmt.Errorf("%w: unknown operation %v", errInvalidWrite, w.Op)
 	case w.Op != store.OpDelete && w.Stamp == nil:
-		return errors.New("write needs a Stamp function")
+		return fmt.Errorf("%w: no Stamp function", errInvalidWrite)
 	}
 	return nil
 }
 
-// applier carries one Apply transaction's state.
+// resState is a resource as the Apply in progress sees it.
+type resState struct {
+	rid        int64
+	typ, id    string
+	existed    bool   // it had a row before this Apply
+	oldDeleted bool   // it was deleted before this Apply
+	oldIdx     []byte // its resources.idx before this Apply
+	written    bool   // this Apply made a version of it
+	version    int64
+	seq        int64
+	lastMs     int64
+	deleted    bool
+	hash       string
+	practice   string
+	body       []byte   // of the current version, when written here
+	index      indexSet // of the current version, when written here
+}
+
+type resKey struct{ typ, id string }
+
+// applier carries one Apply transaction.
 type applier struct {
 	ctx context.Context
 	s   *Store
@@ -78,231 +196,164 @@ type applier struct {
 	seq, rid int64 // last assigned
 	lastTime int64 // last_updated of the newest version, Unix ms
 
+	state     map[resKey]*resState
+	order     []*resState // written resources, first write first
+	versions  []any       // versions rows, flat
 	newParams map[paramKey]int64
-	counts    map[string]int64
-
-	current, body, insertVersion, insertResource, updateResource,
-	clearSearch, clearCompartments, insertSearch, insertSearch8, insertCompartment,
-	findParam, insertParam *sql.Stmt
-
-	args []any // reused argument buffer for insertSearch8
 }
 
 func newApplier(ctx context.Context, s *Store, tx *sql.Tx) *applier {
-	w := &s.ws
-	bind := func(st *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, st) }
 	return &applier{
 		ctx: ctx, s: s, tx: tx,
-		newParams:         map[paramKey]int64{},
-		counts:            map[string]int64{},
-		current:           bind(w.current),
-		body:              bind(w.body),
-		insertVersion:     bind(w.insertVersion),
-		insertResource:    bind(w.insertResource),
-		updateResource:    bind(w.updateResource),
-		clearSearch:       bind(w.clearSearch),
-		clearCompartments: bind(w.clearCompartments),
-		insertSearch:      bind(w.insertSearch),
-		insertSearch8:     bind(w.insertSearch8),
-		insertCompartment: bind(w.insertCompartment),
-		findParam:         bind(w.findParam),
-		insertParam:       bind(w.insertParam),
-		args:              make([]any, 0, 40),
+		state:     map[resKey]*resState{},
+		newParams: map[paramKey]int64{},
 	}
 }
+
+func (a *applier) stmt(st *sql.Stmt) *sql.Stmt { return a.tx.StmtContext(a.ctx, st) }
 
 // start reads where the sequences stand. Values are assigned here rather
-// than by SQLite so that a version and its resource row can point at each
-// other without a second statement; the IMMEDIATE transaction makes this the
-// only writer.
+// than by SQLite so that rows can point at each other before they are
+// written; the IMMEDIATE transaction makes this the only writer.
 func (a *applier) start() error {
-	return a.tx.StmtContext(a.ctx, a.s.ws.head).QueryRowContext(a.ctx).Scan(&a.seq, &a.lastTime, &a.rid)
+	return a.stmt(a.s.ws.head).QueryRowContext(a.ctx).Scan(&a.seq, &a.lastTime, &a.rid)
 }
 
-func (a *applier) finish() error {
-	st := a.tx.StmtContext(a.ctx, a.s.ws.addCount)
-	for typ, n := range a.counts {
-		if n == 0 {
-			continue
-		}
-		if _, err := st.ExecContext(a.ctx, typ, n); err != nil {
-			return err
-		}
+// lookup returns the state of a resource, nil if it does not exist.
+func (a *applier) lookup(typ, id string) (*resState, error) {
+	k := resKey{typ, id}
+	if st, ok := a.state[k]; ok {
+		return st, nil
 	}
-	return nil
-}
-
-// cur is a resource's row in resources.
-type cur struct {
-	found    bool
-	rid      int64
-	version  int64
-	lastMs   int64
-	deleted  bool
-	hash     string
-	practice string
-	seq      int64
-}
-
-func (a *applier) lookup(typ, id string) (cur, error) {
-	var c cur
-	err := a.current.QueryRowContext(a.ctx, typ, id).Scan(&c.rid, &c.version, &c.lastMs, &c.deleted, &c.hash, &c.practice, &c.seq)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return cur{}, nil
-	case err != nil:
-		return cur{}, err
+	st := &resState{typ: typ, id: id, existed: true}
+	err := a.stmt(a.s.ws.current).QueryRowContext(a.ctx, typ, id).Scan(
+		&st.rid, &st.version, &st.lastMs, &st.deleted, &st.hash, &st.practice, &st.seq, &st.oldIdx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
-	c.found = true
-	return c, nil
+	if err != nil {
+		return nil, err
+	}
+	st.oldDeleted = st.deleted
+	a.state[k] = st
+	return st, nil
 }
 
 func (a *applier) apply(w store.Write) (store.Result, error) {
-	c, err := a.lookup(w.Type, w.ID)
+	st, err := a.lookup(w.Type, w.ID)
 	if err != nil {
 		return store.Result{}, err
 	}
-	if w.IfMatch != 0 && (!c.found || c.version != w.IfMatch) {
-		if !c.found {
+	if w.IfMatch != 0 && (st == nil || st.version != w.IfMatch) {
+		if st == nil {
 			return store.Result{}, fmt.Errorf("%w: %s/%s does not exist, expected version %d", store.ErrConflict, w.Type, w.ID, w.IfMatch)
 		}
-		return store.Result{}, fmt.Errorf("%w: %s/%s is at version %d, expected %d", store.ErrConflict, w.Type, w.ID, c.version, w.IfMatch)
+		return store.Result{}, fmt.Errorf("%w: %s/%s is at version %d, expected %d", store.ErrConflict, w.Type, w.ID, st.version, w.IfMatch)
 	}
 	switch w.Op {
 	case store.OpCreate:
-		if c.found {
+		if st != nil {
 			return store.Result{}, fmt.Errorf("%w: %s/%s", store.ErrExists, w.Type, w.ID)
 		}
 	case store.OpUpdate:
-		if c.found && !c.deleted && w.IfChanged && w.Hash != "" && w.Hash == c.hash {
-			return a.unchanged(w, c)
+		if st != nil && !st.deleted && w.IfChanged && w.Hash != "" && w.Hash == st.hash {
+			return a.unchanged(st)
 		}
 	case store.OpDelete:
-		if !c.found {
+		if st == nil {
 			return store.Result{}, fmt.Errorf("%w: %s/%s", store.ErrNotFound, w.Type, w.ID)
 		}
-		if c.deleted {
-			return a.unchanged(w, c)
+		if st.deleted {
+			return a.unchanged(st)
 		}
 	}
 
 	// lastUpdated never goes back, neither for the resource nor across the
 	// store, whatever the clock does, so that history order and _since agree.
-	now := time.Now().UnixMilli()
-	t := max(now, a.lastTime)
-	if c.found {
-		t = max(t, c.lastMs+1)
+	t := max(time.Now().UnixMilli(), a.lastTime)
+	if st != nil {
+		t = max(t, st.lastMs+1)
 	}
-	a.lastTime = t
-	a.seq++
-	version := c.version + 1
 	lastUpdated := time.UnixMilli(t).UTC()
 	deleted := w.Op == store.OpDelete
+	created := st == nil || st.deleted
+	var version int64 = 1
+	if st != nil {
+		version = st.version + 1
+	}
 
 	var body []byte
+	var index indexSet
 	if !deleted {
-		body, err = w.Stamp(version, lastUpdated)
-		if err != nil {
-			return store.Result{}, fmt.Errorf("stamp: %w", err)
+		if body, err = w.Stamp(version, lastUpdated); err != nil {
+			return store.Result{}, fmt.Errorf("%w: %w", errStamp, err)
 		}
 		if body == nil {
 			body = []byte{}
 		}
-	}
-	rid := c.rid
-	if !c.found {
-		a.rid++
-		rid = a.rid
-	}
-	if _, err := a.insertVersion.ExecContext(a.ctx, a.seq, rid, w.Type, version, t, deleted, body); err != nil {
-		return store.Result{}, err
-	}
-	hash, practice := w.Hash, w.Practice
-	if deleted {
-		hash, practice = "", c.practice
-	}
-	if c.found {
-		_, err = a.updateResource.ExecContext(a.ctx, version, a.seq, t, deleted, hash, practice, rid)
-	} else {
-		_, err = a.insertResource.ExecContext(a.ctx, rid, w.Type, w.ID, version, a.seq, t, deleted, hash, practice)
-	}
-	if err != nil {
-		return store.Result{}, err
-	}
-	if err := a.index(w, rid, c.found, deleted); err != nil {
-		return store.Result{}, err
+		if index, err = a.indexSet(w); err != nil {
+			return store.Result{}, err
+		}
 	}
 
-	wasLive, isLive := c.found && !c.deleted, !deleted
-	switch {
-	case isLive && !wasLive:
-		a.counts[w.Type]++
-	case wasLive && !isLive:
-		a.counts[w.Type]--
+	if st == nil {
+		a.rid++
+		st = &resState{rid: a.rid, typ: w.Type, id: w.ID}
+		a.state[resKey{w.Type, w.ID}] = st
 	}
+	if !st.written {
+		st.written = true
+		a.order = append(a.order, st)
+	}
+	a.lastTime = t
+	a.seq++
+	st.version, st.seq, st.lastMs, st.deleted, st.body, st.index = version, a.seq, t, deleted, body, index
+	if deleted {
+		st.hash = ""
+	} else {
+		st.hash, st.practice = w.Hash, w.Practice
+	}
+	a.versions = append(a.versions, a.seq, st.rid, w.Type, version, t, deleted, body)
+
 	return store.Result{
 		Resource: store.Resource{
 			Type: w.Type, ID: w.ID, VersionID: version, LastUpdated: lastUpdated,
 			Deleted: deleted, Body: body,
 		},
-		Created: !deleted && (!c.found || c.deleted),
+		Created: !deleted && created,
 	}, nil
 }
 
 // unchanged reports the current version of a resource a write left alone.
-func (a *applier) unchanged(w store.Write, c cur) (store.Result, error) {
+func (a *applier) unchanged(st *resState) (store.Result, error) {
 	r := store.Resource{
-		Type: w.Type, ID: w.ID, VersionID: c.version,
-		LastUpdated: time.UnixMilli(c.lastMs).UTC(), Deleted: c.deleted,
+		Type: st.typ, ID: st.id, VersionID: st.version,
+		LastUpdated: time.UnixMilli(st.lastMs).UTC(), Deleted: st.deleted,
 	}
-	if !c.deleted {
-		if err := a.body.QueryRowContext(a.ctx, c.seq).Scan((*[]byte)(&r.Body)); err != nil {
+	switch {
+	case st.deleted:
+	case st.written:
+		r.Body = st.body
+	default:
+		if err := a.stmt(a.s.ws.body).QueryRowContext(a.ctx, st.seq).Scan((*[]byte)(&r.Body)); err != nil {
 			return store.Result{}, err
 		}
 	}
 	return store.Result{Resource: r, Unchanged: true}, nil
 }
 
-// index replaces the search values and compartments of a resource with those
-// of its new version; a deleted resource has none.
-func (a *applier) index(w store.Write, rid int64, existed, deleted bool) error {
-	if existed {
-		if _, err := a.clearSearch.ExecContext(a.ctx, rid); err != nil {
-			return err
+// indexSet resolves a write's index values to search entries.
+func (a *applier) indexSet(w store.Write) (indexSet, error) {
+	x := indexSet{entries: make([]entry, 0, len(w.Index)), compartments: slices.Clone(w.Compartments)}
+	for _, v := range w.Index {
+		pid, err := a.pid(w.Type, v.Param)
+		if err != nil {
+			return indexSet{}, err
 		}
-		if _, err := a.clearCompartments.ExecContext(a.ctx, rid); err != nil {
-			return err
-		}
+		x.entries = append(x.entries, entry{pid: pid, value: v.Value, low: v.Low, high: v.High})
 	}
-	if deleted {
-		return nil
-	}
-	vals := w.Index
-	for len(vals) > 0 {
-		n := min(len(vals), 8)
-		st := a.insertSearch8
-		if n < 8 {
-			n, st = 1, a.insertSearch
-		}
-		a.args = a.args[:0]
-		for _, v := range vals[:n] {
-			pid, err := a.pid(w.Type, v.Param)
-			if err != nil {
-				return err
-			}
-			a.args = append(a.args, rid, pid, v.Value, v.Low, v.High)
-		}
-		if _, err := st.ExecContext(a.ctx, a.args...); err != nil {
-			return err
-		}
-		vals = vals[n:]
-	}
-	for _, comp := range w.Compartments {
-		if _, err := a.insertCompartment.ExecContext(a.ctx, rid, comp); err != nil {
-			return err
-		}
-	}
-	return nil
+	x.normalize()
+	return x, nil
 }
 
 // pid returns the id of a (type, parameter) pair, creating it when new.
@@ -317,10 +368,10 @@ func (a *applier) pid(typ, param string) (int64, error) {
 		return pid, nil
 	}
 	var pid int64
-	err := a.findParam.QueryRowContext(a.ctx, typ, param).Scan(&pid)
+	err := a.stmt(a.s.ws.findParam).QueryRowContext(a.ctx, typ, param).Scan(&pid)
 	if errors.Is(err, sql.ErrNoRows) {
 		var res sql.Result
-		res, err = a.insertParam.ExecContext(a.ctx, typ, param)
+		res, err = a.stmt(a.s.ws.insertParam).ExecContext(a.ctx, typ, param)
 		if err == nil {
 			pid, err = res.LastInsertId()
 		}
@@ -330,4 +381,122 @@ func (a *applier) pid(typ, param string) (int64, error) {
 	}
 	a.newParams[k] = pid
 	return pid, nil
+}
+
+// searchRow and compartmentRow are index rows to insert or delete.
+type searchRow struct {
+	entry
+	rid int64
+}
+
+type compartmentRow struct {
+	compartment string
+	rid         int64
+}
+
+// flush writes what the writes made: versions, resource rows, and the
+// index entries that changed, inserted in lookup order.
+func (a *applier) flush() error {
+	ctx, s := a.ctx, a.s
+	if err := s.bulk.versions.exec(ctx, a.tx, a.versions); err != nil {
+		return err
+	}
+
+	var newRows []any
+	var addSearch, delSearch []searchRow
+	var addComp, delComp []compartmentRow
+	counts := map[string]int64{}
+	for _, st := range a.order {
+		var old indexSet
+		if st.existed {
+			var err error
+			if old, err = decodeIndex(st.oldIdx); err != nil {
+				return fmt.Errorf("%s/%s: %w", st.typ, st.id, err)
+			}
+		}
+		gone, added := diffSorted(old.entries, st.index.entries, compareEntry)
+		for _, e := range gone {
+			delSearch = append(delSearch, searchRow{e, st.rid})
+		}
+		for _, e := range added {
+			addSearch = append(addSearch, searchRow{e, st.rid})
+		}
+		goneC, addedC := diffSorted(old.compartments, st.index.compartments, strings.Compare)
+		for _, c := range goneC {
+			delComp = append(delComp, compartmentRow{c, st.rid})
+		}
+		for _, c := range addedC {
+			addComp = append(addComp, compartmentRow{c, st.rid})
+		}
+
+		idx := []byte{}
+		if !st.deleted {
+			idx = encodeIndex(st.index)
+		}
+		if st.existed {
+			if _, err := a.stmt(s.ws.updateResource).ExecContext(ctx, st.version, st.seq, st.lastMs, st.deleted, st.hash, st.practice, idx, st.rid); err != nil {
+				return err
+			}
+		} else {
+			newRows = append(newRows, st.rid, st.typ, st.id, st.version, st.seq, st.lastMs, st.deleted, st.hash, st.practice, idx)
+		}
+
+		wasLive := st.existed && !st.oldDeleted
+		switch {
+		case !st.deleted && !wasLive:
+			counts[st.typ]++
+		case st.deleted && wasLive:
+			counts[st.typ]--
+		}
+	}
+	if err := s.bulk.resources.exec(ctx, a.tx, newRows); err != nil {
+		return err
+	}
+
+	if len(delSearch) > 0 {
+		del := a.stmt(s.ws.deleteSearch)
+		for _, r := range delSearch {
+			if _, err := del.ExecContext(ctx, r.pid, r.value, r.low, r.high, r.rid); err != nil {
+				return err
+			}
+		}
+	}
+	if len(delComp) > 0 {
+		del := a.stmt(s.ws.deleteCompartment)
+		for _, r := range delComp {
+			if _, err := del.ExecContext(ctx, r.compartment, r.rid); err != nil {
+				return err
+			}
+		}
+	}
+
+	slices.SortFunc(addSearch, func(x, y searchRow) int { return cmp.Or(compareEntry(x.entry, y.entry), cmp.Compare(x.rid, y.rid)) })
+	args := make([]any, 0, 5*len(addSearch))
+	for _, r := range addSearch {
+		args = append(args, r.pid, r.value, r.low, r.high, r.rid)
+	}
+	if err := s.bulk.search.exec(ctx, a.tx, args); err != nil {
+		return err
+	}
+	slices.SortFunc(addComp, func(x, y compartmentRow) int {
+		return cmp.Or(strings.Compare(x.compartment, y.compartment), cmp.Compare(x.rid, y.rid))
+	})
+	args = args[:0]
+	for _, r := range addComp {
+		args = append(args, r.compartment, r.rid)
+	}
+	if err := s.bulk.compartments.exec(ctx, a.tx, args); err != nil {
+		return err
+	}
+
+	add := a.stmt(s.ws.addCount)
+	for typ, n := range counts {
+		if n == 0 {
+			continue
+		}
+		if _, err := add.ExecContext(ctx, typ, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }

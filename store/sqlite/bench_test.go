@@ -169,3 +169,41 @@ func BenchmarkRead(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRecordCreate creates platform records (a session-like document
+// with one key), one transaction each.
+func BenchmarkRecordCreate(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{})
+	c := s.Collection(store.CollectionDef{Name: "sessions", Keys: []string{"user"}})
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	b.ResetTimer()
+	for i := range b.N {
+		data := fmt.Appendf(nil, `{"user":"u%d","scopes":["patient/*.read","openid","fhirUser"],"csrf":"%016x"}`, i%1000, i)
+		if _, err := c.Create(ctx, store.Record{ID: fmt.Sprint("s", i), Data: data, ExpiresAt: exp}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRecordGet reads platform records by id.
+func BenchmarkRecordGet(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{})
+	c := s.Collection(store.CollectionDef{Name: "sessions", Keys: []string{"user"}})
+	ctx := context.Background()
+	for i := range 1000 {
+		if _, err := c.Create(ctx, store.Record{ID: fmt.Sprint("s", i), Data: []byte(`{"user":"u"}`)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := c.Get(ctx, fmt.Sprint("s", i%1000)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}

@@ -14,14 +14,18 @@ const schemaVersion = 1
 //
 // Resources: one row per resource in resources (its current state), one row
 // per version in versions, the current version's search index values in
-// search and its patient compartments in compartments. Rows refer to a
-// resource by its integer rid and to a (type, search parameter) pair by its
-// integer pid, which keeps the index entries short: their size is what bounds
-// write throughput, as inserts land all over the lookup index.
+// search and its patient compartments in compartments. search and
+// compartments are clustered by what lookups ask for and have no second
+// index: a resource's own entries are found again through resources.idx,
+// which holds them encoded (see encodeIndex), so an update deletes exactly
+// the entries that changed. Rows name a resource by its integer rid and a
+// (type, search parameter) pair by its integer pid, which keeps entries
+// short: inserts land all over the lookup order, and the pages they dirty
+// bound write throughput.
 //
 // versions.seq is the global commit order; history is listed by it, newest
 // first. last_updated (Unix milliseconds) never decreases along seq, so a
-// _since bound is a seq bound.
+// _since bound is a seq bound, found by binary search.
 //
 // Records: records holds every collection's documents, record_keys the values
 // of their declared key fields.
@@ -35,7 +39,8 @@ CREATE TABLE resources (
 	last_updated INTEGER NOT NULL,
 	deleted      INTEGER NOT NULL,
 	hash         TEXT    NOT NULL,
-	practice     TEXT    NOT NULL
+	practice     TEXT    NOT NULL,
+	idx          BLOB    NOT NULL
 );
 CREATE UNIQUE INDEX resources_key ON resources(type, id);
 
@@ -50,7 +55,6 @@ CREATE TABLE versions (
 );
 CREATE UNIQUE INDEX versions_rid ON versions(rid, version);
 CREATE INDEX versions_type ON versions(type, seq);
-CREATE INDEX versions_time ON versions(last_updated);
 
 CREATE TABLE params (
 	pid   INTEGER PRIMARY KEY,
@@ -60,21 +64,19 @@ CREATE TABLE params (
 );
 
 CREATE TABLE search (
-	rid   INTEGER NOT NULL,
 	pid   INTEGER NOT NULL,
 	value TEXT    NOT NULL,
 	low   TEXT    NOT NULL,
 	high  TEXT    NOT NULL,
-	PRIMARY KEY (rid, pid, value, low, high)
+	rid   INTEGER NOT NULL,
+	PRIMARY KEY (pid, value, low, high, rid)
 ) WITHOUT ROWID;
-CREATE INDEX search_lookup ON search(pid, value, low, high);
 
 CREATE TABLE compartments (
-	rid         INTEGER NOT NULL,
 	compartment TEXT    NOT NULL,
-	PRIMARY KEY (rid, compartment)
+	rid         INTEGER NOT NULL,
+	PRIMARY KEY (compartment, rid)
 ) WITHOUT ROWID;
-CREATE INDEX compartments_lookup ON compartments(compartment);
 
 CREATE TABLE counts (
 	type TEXT PRIMARY KEY,

@@ -74,8 +74,9 @@ type Store struct {
 	wmu    sync.Mutex
 	params map[paramKey]int64 // committed (type, param) → pid
 
-	rs readStmts
-	ws writeStmts
+	rs   readStmts
+	ws   writeStmts
+	bulk bulk // guarded by wmu
 
 	collMu sync.Mutex
 	colls  map[string]*collection
@@ -84,6 +85,11 @@ type Store struct {
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
+
+	ckpt     *sql.DB // one connection for background checkpoints
+	ckptKick chan struct{}
+	ckptStop chan struct{}
+	ckptDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -103,15 +109,20 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:       opts.Logger,
 		path:      abs,
 		params:    map[paramKey]int64{},
+		bulk:      newBulk(),
 		colls:     map[string]*collection{},
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		ckptKick:  make(chan struct{}, 1),
+		ckptStop:  make(chan struct{}),
+		ckptDone:  make(chan struct{}),
 	}
 	if err := s.open(opts); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
 	go s.sweep(opts.SweepInterval)
+	go s.checkpointLoop(s.ckpt)
 	return s, nil
 }
 
@@ -144,8 +155,8 @@ func (s *Store) open(opts Options) error {
 	// continuously gets in between two of its transactions rather than
 	// after SQLite's backoff has grown to 100 ms sleeps. The journal mode is
 	// persistent; the writer sets it, readers find it in the file.
-	s.w, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=wal_autocheckpoint(20000)&_pragma=busy_timeout(%d)&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=cache_size(%d)",
-		writerBusyMs, -opts.CacheMiB*1024))
+	s.w, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=busy_timeout(%d)&_txlock=immediate&_pragma=page_size(%d)&_journal_mode=WAL&_pragma=cache_size(%d)&_pragma=wal_autocheckpoint(%d)",
+		writerBusyMs, pageSize, -opts.CacheMiB*1024, backstopWALBytes/pageSize))
 	if err != nil {
 		return fmt.Errorf("sqlite store: %w", err)
 	}
@@ -168,10 +179,21 @@ func (s *Store) open(opts Options) error {
 	s.r.SetMaxIdleConns(opts.ReadConns)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
+	s.ckpt, err = sql.Open("sqlite", base+"&_pragma=busy_timeout(1000)")
+	if err != nil {
+		return fmt.Errorf("sqlite store: %w", err)
+	}
+	s.ckpt.SetMaxOpenConns(1)
+	s.ckpt.SetMaxIdleConns(1)
+	s.ckpt.SetConnMaxLifetime(0)
+	s.ckpt.SetConnMaxIdleTime(0)
 	if err := s.rs.prepare(ctx, s.r); err != nil {
 		return err
 	}
 	if err := s.ws.prepare(ctx, s.w); err != nil {
+		return err
+	}
+	if err := s.bulk.prepare(ctx, s.w); err != nil {
 		return err
 	}
 	return nil
@@ -207,6 +229,8 @@ func (s *Store) Close() error {
 
 	close(s.stopSweep)
 	<-s.sweepDone
+	close(s.ckptStop)
+	<-s.ckptDone
 
 	var errs []error
 	// A passive checkpoint never waits for another process using the
@@ -217,6 +241,7 @@ func (s *Store) Close() error {
 	}
 	s.rs.close()
 	s.ws.close()
+	s.bulk.close()
 	errs = append(errs, s.closeDBs())
 	return errors.Join(errs...)
 }
@@ -225,6 +250,9 @@ func (s *Store) closeDBs() error {
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
@@ -300,8 +328,14 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error, committe
 	if committed != nil {
 		committed()
 	}
+	s.kickCheckpoint()
 	return nil
 }
+
+// pageSize is the page size of a new database. Larger pages win on small
+// databases but lose once index pages outnumber what a batch touches: each
+// random index insert then dirties (and writes to the WAL) a whole page.
+const pageSize = 4096
 
 // writerBusyMs is the write connection's busy_timeout in milliseconds.
 const writerBusyMs = 10

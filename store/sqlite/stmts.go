@@ -9,13 +9,20 @@ import (
 // readStmts are the prepared statements of the hot read paths. database/sql
 // prepares each once per pooled connection and reuses it.
 type readStmts struct {
-	read, vread, rid, count, countAll, sinceSeq, historySystem, historyType, historyInstance, recordGet, recordFind *sql.Stmt
+	read, vread, rid           *sql.Stmt
+	count, countAll            *sql.Stmt
+	lastSeq, seqFrom           *sql.Stmt
+	historySystem, historyType *sql.Stmt
+	historyInstance            *sql.Stmt
+	recordGet, recordFind      *sql.Stmt
 }
 
 // writeStmts are prepared on the write connection; a transaction binds the
 // ones it uses with tx.StmtContext, which reuses the prepared statement.
 type writeStmts struct {
-	head, current, body, insertVersion, insertResource, updateResource, clearSearch, clearCompartments, insertSearch, insertSearch8, insertCompartment, findParam, insertParam, addCount *sql.Stmt
+	head, current, body                             *sql.Stmt
+	updateResource, deleteSearch, deleteCompartment *sql.Stmt
+	findParam, insertParam, addCount                *sql.Stmt
 }
 
 type stmtDef struct {
@@ -49,7 +56,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.rid, `SELECT rid FROM resources WHERE type = ? AND id = ?`},
 		{&r.count, `SELECT n FROM counts WHERE type = ?`},
 		{&r.countAll, `SELECT coalesce(sum(n), 0) FROM counts`},
-		{&r.sinceSeq, `SELECT seq FROM versions WHERE last_updated >= ? ORDER BY last_updated, seq LIMIT 1`},
+		{&r.lastSeq, `SELECT coalesce(max(seq), 0) FROM versions`},
+		{&r.seqFrom, `SELECT seq, last_updated FROM versions WHERE seq >= ? ORDER BY seq LIMIT 1`},
 		{&r.historySystem, `SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.deleted, v.body FROM versions v JOIN resources r ON r.rid = v.rid WHERE v.seq < ? AND v.seq >= ? ORDER BY v.seq DESC LIMIT ?`},
 		{&r.historyType, `SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.deleted, v.body FROM versions v JOIN resources r ON r.rid = v.rid WHERE v.type = ? AND v.seq < ? AND v.seq >= ? ORDER BY v.seq DESC LIMIT ?`},
 		{&r.historyInstance, `SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.deleted, v.body FROM versions v JOIN resources r ON r.rid = v.rid WHERE v.rid = ? AND v.seq < ? AND v.seq >= ? ORDER BY v.version DESC LIMIT ?`},
@@ -59,22 +67,17 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	closeAll(r.read, r.vread, r.rid, r.count, r.countAll, r.sinceSeq, r.historySystem, r.historyType, r.historyInstance, r.recordGet, r.recordFind)
+	closeAll(r.read, r.vread, r.rid, r.count, r.countAll, r.lastSeq, r.seqFrom, r.historySystem, r.historyType, r.historyInstance, r.recordGet, r.recordFind)
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return prepareAll(ctx, db, []stmtDef{
 		{&w.head, `SELECT coalesce(max(seq), 0), coalesce(max(last_updated), 0), (SELECT coalesce(max(rid), 0) FROM resources) FROM (SELECT seq, last_updated FROM versions ORDER BY seq DESC LIMIT 1)`},
-		{&w.current, `SELECT rid, version, last_updated, deleted, hash, practice, seq FROM resources WHERE type = ? AND id = ?`},
+		{&w.current, `SELECT rid, version, last_updated, deleted, hash, practice, seq, idx FROM resources WHERE type = ? AND id = ?`},
 		{&w.body, `SELECT body FROM versions WHERE seq = ?`},
-		{&w.insertVersion, `INSERT INTO versions(seq, rid, type, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&w.insertResource, `INSERT INTO resources(rid, type, id, version, seq, last_updated, deleted, hash, practice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&w.updateResource, `UPDATE resources SET version = ?, seq = ?, last_updated = ?, deleted = ?, hash = ?, practice = ? WHERE rid = ?`},
-		{&w.clearSearch, `DELETE FROM search WHERE rid = ?`},
-		{&w.clearCompartments, `DELETE FROM compartments WHERE rid = ?`},
-		{&w.insertSearch, `INSERT OR IGNORE INTO search(rid, pid, value, low, high) VALUES (?, ?, ?, ?, ?)`},
-		{&w.insertSearch8, `INSERT OR IGNORE INTO search(rid, pid, value, low, high) VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`},
-		{&w.insertCompartment, `INSERT OR IGNORE INTO compartments(rid, compartment) VALUES (?, ?)`},
+		{&w.updateResource, `UPDATE resources SET version = ?, seq = ?, last_updated = ?, deleted = ?, hash = ?, practice = ?, idx = ? WHERE rid = ?`},
+		{&w.deleteSearch, `DELETE FROM search WHERE pid = ? AND value = ? AND low = ? AND high = ? AND rid = ?`},
+		{&w.deleteCompartment, `DELETE FROM compartments WHERE compartment = ? AND rid = ?`},
 		{&w.findParam, `SELECT pid FROM params WHERE type = ? AND param = ?`},
 		{&w.insertParam, `INSERT INTO params(type, param) VALUES (?, ?)`},
 		{&w.addCount, `INSERT INTO counts(type, n) VALUES (?, ?) ON CONFLICT(type) DO UPDATE SET n = n + excluded.n`},
@@ -82,5 +85,5 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (w *writeStmts) close() {
-	closeAll(w.head, w.current, w.body, w.insertVersion, w.insertResource, w.updateResource, w.clearSearch, w.clearCompartments, w.insertSearch, w.insertSearch8, w.insertCompartment, w.findParam, w.insertParam, w.addCount)
+	closeAll(w.head, w.current, w.body, w.updateResource, w.deleteSearch, w.deleteCompartment, w.findParam, w.insertParam, w.addCount)
 }

@@ -26,8 +26,13 @@ func testConcurrentIfMatch(t *testing.T, s store.Store) {
 	const workers, attempts = 8, 15
 	var mu sync.Mutex
 	versions := map[int64]string{} // version made → by whom
+	var problems []error
+	report := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, err)
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -35,7 +40,7 @@ func testConcurrentIfMatch(t *testing.T, s store.Store) {
 			for a := range attempts {
 				cur, err := s.Read(ctx, "Patient", "p")
 				if err != nil {
-					errs <- err
+					report(err)
 					return
 				}
 				who := fmt.Sprintf("w%d-%d", w, a)
@@ -44,24 +49,24 @@ func testConcurrentIfMatch(t *testing.T, s store.Store) {
 					continue
 				}
 				if err != nil {
-					errs <- err
+					report(err)
 					return
 				}
-				mu.Lock()
-				if prev, dup := versions[res[0].VersionID]; dup {
-					errs <- fmt.Errorf("version %d made twice, by %s and %s", res[0].VersionID, prev, who)
+				if res[0].VersionID != cur.VersionID+1 {
+					report(fmt.Errorf("If-Match %d made version %d", cur.VersionID, res[0].VersionID))
 				}
+				mu.Lock()
+				prev, dup := versions[res[0].VersionID]
 				versions[res[0].VersionID] = who
 				mu.Unlock()
-				if res[0].VersionID != cur.VersionID+1 {
-					errs <- fmt.Errorf("If-Match %d made version %d", cur.VersionID, res[0].VersionID)
+				if dup {
+					report(fmt.Errorf("version %d made twice, by %s and %s", res[0].VersionID, prev, who))
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range problems {
 		t.Error(err)
 	}
 	final := read(t, s, "Patient", "p")

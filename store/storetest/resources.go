@@ -27,6 +27,7 @@ func runResources(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IfChangedSkipsEqualContent", testIfChanged},
 		{"ApplyIsAtomic", testApplyAtomic},
 		{"ApplySeesItsOwnWrites", testApplyOwnWrites},
+		{"ApplyEachKeepsGoodWrites", testApplyEach},
 		{"StampFailureWritesNothing", testStampFailure},
 		{"InvalidWriteIsWriteError", testInvalidWrite},
 		{"EmptyApply", testEmptyApply},
@@ -304,7 +305,9 @@ func testApplyOwnWrites(t *testing.T, s store.Store) {
 func testStampFailure(t *testing.T, s store.Store) {
 	bad := create("Patient", "p2", patient("p2", "B"))
 	bad.Stamp = func(int64, time.Time) ([]byte, error) { return nil, errors.New("cannot stamp") }
-	_, err := s.Apply(context.Background(), []store.Write{create("Patient", "p1", patient("p1", "A")), bad})
+	writes := []store.Write{create("Patient", "p1", patient("p1", "A")), bad}
+	_, err := s.Apply(context.Background(), writes)
+	skipUnsupported(t, err, writes)
 	var we *store.WriteError
 	if !errors.As(err, &we) || we.Index != 1 {
 		t.Fatalf("Apply with a failing Stamp: %v, want a *WriteError at index 1", err)
@@ -324,7 +327,9 @@ func testInvalidWrite(t *testing.T, s store.Store) {
 		"unknown op": {Op: store.Op(99), Type: "Patient", ID: "p1"},
 		"zero op":    {Type: "Patient", ID: "p1"},
 	} {
-		_, err := s.Apply(context.Background(), []store.Write{create("Patient", "ok", patient("ok", "A")), w})
+		writes := []store.Write{create("Patient", "ok", patient("ok", "A")), w}
+		_, err := s.Apply(context.Background(), writes)
+		skipUnsupported(t, err, writes)
 		var we *store.WriteError
 		if !errors.As(err, &we) || we.Index != 1 {
 			t.Errorf("%s: Apply error = %v, want a *WriteError at index 1", name, err)
@@ -395,7 +400,9 @@ func testCanceled(t *testing.T, s store.Store) {
 		id := fmt.Sprint("q", i)
 		writes = append(writes, create("Patient", id, patient(id, "E")))
 	}
-	if _, err := s.Apply(ctx, writes); !errors.Is(err, context.Canceled) {
+	_, err := s.Apply(ctx, writes)
+	skipUnsupported(t, err, writes)
+	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Apply canceled midway: %v, want context.Canceled", err)
 	}
 	if n, _ := s.Count(context.Background(), ""); n != 1 {
@@ -413,4 +420,54 @@ func testIDsPerType(t *testing.T, s store.Store) {
 	checkMeta(t, read(t, s, "Patient", "x"), patient("x", "A"))
 	checkMeta(t, read(t, s, "Patient", "X"), patient("X", "B"))
 	checkMeta(t, read(t, s, "Observation", "x"), observation("x", "x", 1))
+}
+
+func testApplyEach(t *testing.T, s store.Store) {
+	bw, ok := s.(store.BatchWriter)
+	if !ok {
+		t.Skip("engine does not implement store.BatchWriter")
+	}
+	apply(t, s, create("Patient", "taken", patient("taken", "A")))
+	badStamp := create("Patient", "bad", patient("bad", "B"))
+	badStamp.Stamp = func(int64, time.Time) ([]byte, error) { return nil, errors.New("cannot stamp") }
+	writes := []store.Write{
+		create("Patient", "a", patient("a", "A")),
+		create("Patient", "taken", patient("taken", "B")),
+		ifMatch(update("Patient", "taken", patient("taken", "C")), 7),
+		update("Patient", "a", patient("a", "D")),
+		badStamp,
+		del("Patient", "nobody"),
+		{Op: store.OpCreate, Type: "Patient"},
+		ifMatch(update("Patient", "taken", patient("taken", "E")), 1),
+	}
+	res, errs, err := bw.ApplyEach(context.Background(), writes)
+	if err != nil {
+		t.Fatalf("ApplyEach: %v", err)
+	}
+	if len(res) != len(writes) || len(errs) != len(writes) {
+		t.Fatalf("ApplyEach returned %d results and %d errors for %d writes", len(res), len(errs), len(writes))
+	}
+	for i, want := range []error{nil, store.ErrExists, store.ErrConflict, nil, nil, store.ErrNotFound, nil, nil} {
+		failed := i == 4 || i == 6 || want != nil
+		var we *store.WriteError
+		switch {
+		case !failed && errs[i] != nil:
+			t.Errorf("write %d failed: %v", i, errs[i])
+		case failed && (!errors.As(errs[i], &we) || we.Index != i):
+			t.Errorf("write %d: error %v, want a *WriteError at index %d", i, errs[i], i)
+		case want != nil && !errors.Is(errs[i], want):
+			t.Errorf("write %d: error %v, want %v", i, errs[i], want)
+		}
+	}
+	if res[0].VersionID != 1 || res[3].VersionID != 2 || res[7].VersionID != 2 {
+		t.Errorf("versions made = %d, %d, %d; want 1, 2, 2", res[0].VersionID, res[3].VersionID, res[7].VersionID)
+	}
+	checkMeta(t, read(t, s, "Patient", "a"), patient("a", "D"))
+	checkMeta(t, read(t, s, "Patient", "taken"), patient("taken", "E"))
+	if _, err := s.Read(context.Background(), "Patient", "bad"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Read of the write whose Stamp failed: %v, want ErrNotFound", err)
+	}
+	if n, _ := s.Count(context.Background(), "Patient"); n != 2 {
+		t.Errorf("Count = %d, want 2", n)
+	}
 }
