@@ -157,9 +157,13 @@ type Write struct {
 type IndexValue struct {
 	// Param is the search parameter code.
 	Param string
-	// Value is the normalized key (token "system|code", reference
-	// "Type/id", folded string, …).
+	// Value is the normalized key searches match by equality or prefix:
+	// a token's code, a reference's "Type/id", a folded string, a URI.
 	Value string
+	// System qualifies Value: a token's or quantity's system, or a string
+	// exactly as written (for :exact). Engines index it after Value, so a
+	// search on Value alone and one on both are served by one index.
+	System string
 	// Low and High bound date and number values as order-preserving
 	// strings; empty when the value is not a range.
 	Low, High string

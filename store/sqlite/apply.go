@@ -26,7 +26,7 @@ func newBulk() bulk {
 	return bulk{
 		versions:     newBulkInsert("INSERT INTO versions(seq, rid, type, version, last_updated, deleted, body) VALUES ", 7),
 		resources:    newBulkInsert("INSERT INTO resources(rid, type, id, version, seq, last_updated, deleted, hash, practice, idx) VALUES ", 10),
-		search:       newBulkInsert("INSERT OR IGNORE INTO search(pid, value, low, high, rid) VALUES ", 5),
+		search:       newBulkInsert("INSERT OR IGNORE INTO search(pid, value, system, low, high, rid) VALUES ", 6),
 		compartments: newBulkInsert("INSERT OR IGNORE INTO compartments(compartment, rid) VALUES ", 2),
 	}
 }
@@ -350,7 +350,7 @@ func (a *applier) indexSet(w store.Write) (indexSet, error) {
 		if err != nil {
 			return indexSet{}, err
 		}
-		x.entries = append(x.entries, entry{pid: pid, value: v.Value, low: v.Low, high: v.High})
+		x.entries = append(x.entries, entry{pid: pid, value: v.Value, system: v.System, low: v.Low, high: v.High})
 	}
 	x.normalize()
 	return x, nil
@@ -456,7 +456,7 @@ func (a *applier) flush() error {
 	if len(delSearch) > 0 {
 		del := a.stmt(s.ws.deleteSearch)
 		for _, r := range delSearch {
-			if _, err := del.ExecContext(ctx, r.pid, r.value, r.low, r.high, r.rid); err != nil {
+			if _, err := del.ExecContext(ctx, r.pid, r.value, r.system, r.low, r.high, r.rid); err != nil {
 				return err
 			}
 		}
@@ -473,7 +473,7 @@ func (a *applier) flush() error {
 	slices.SortFunc(addSearch, func(x, y searchRow) int { return cmp.Or(compareEntry(x.entry, y.entry), cmp.Compare(x.rid, y.rid)) })
 	args := make([]any, 0, 5*len(addSearch))
 	for _, r := range addSearch {
-		args = append(args, r.pid, r.value, r.low, r.high, r.rid)
+		args = append(args, r.pid, r.value, r.system, r.low, r.high, r.rid)
 	}
 	if err := s.bulk.search.exec(ctx, a.tx, args); err != nil {
 		return err

@@ -9,12 +9,12 @@ import (
 
 // entry is one row of the search table without its rid.
 type entry struct {
-	pid              int64
-	value, low, high string
+	pid                      int64
+	value, system, low, high string
 }
 
 func compareEntry(a, b entry) int {
-	return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.value, b.value), cmp.Compare(a.low, b.low), cmp.Compare(a.high, b.high))
+	return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.value, b.value), cmp.Compare(a.system, b.system), cmp.Compare(a.low, b.low), cmp.Compare(a.high, b.high))
 }
 
 // indexSet is what a resource's current version contributes to search and
@@ -36,7 +36,7 @@ func (x *indexSet) normalize() {
 func encodeIndex(x indexSet) []byte {
 	n := 2 * binary.MaxVarintLen64
 	for _, e := range x.entries {
-		n += 4*binary.MaxVarintLen64 + len(e.value) + len(e.low) + len(e.high)
+		n += 5*binary.MaxVarintLen64 + len(e.value) + len(e.system) + len(e.low) + len(e.high)
 	}
 	for _, c := range x.compartments {
 		n += binary.MaxVarintLen64 + len(c)
@@ -46,6 +46,7 @@ func encodeIndex(x indexSet) []byte {
 	for _, e := range x.entries {
 		b = binary.AppendUvarint(b, uint64(e.pid))
 		b = appendString(b, e.value)
+		b = appendString(b, e.system)
 		b = appendString(b, e.low)
 		b = appendString(b, e.high)
 	}
@@ -72,7 +73,7 @@ func decodeIndex(b []byte) (indexSet, error) {
 	d := decoder{b: b}
 	n := d.uvarint()
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		x.entries = append(x.entries, entry{pid: int64(d.uvarint()), value: d.string(), low: d.string(), high: d.string()})
+		x.entries = append(x.entries, entry{pid: int64(d.uvarint()), value: d.string(), system: d.string(), low: d.string(), high: d.string()})
 	}
 	n = d.uvarint()
 	for i := uint64(0); i < n && d.err == nil; i++ {

@@ -65,11 +65,12 @@ CREATE TABLE params (
 
 CREATE TABLE search (
 	pid   INTEGER NOT NULL,
-	value TEXT    NOT NULL,
-	low   TEXT    NOT NULL,
+	value  TEXT    NOT NULL,
+	system TEXT    NOT NULL,
+	low    TEXT    NOT NULL,
 	high  TEXT    NOT NULL,
 	rid   INTEGER NOT NULL,
-	PRIMARY KEY (pid, value, low, high, rid)
+	PRIMARY KEY (pid, value, system, low, high, rid)
 ) WITHOUT ROWID;
 
 CREATE TABLE compartments (

@@ -76,7 +76,7 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&w.current, `SELECT rid, version, last_updated, deleted, hash, practice, seq, idx FROM resources WHERE type = ? AND id = ?`},
 		{&w.body, `SELECT body FROM versions WHERE seq = ?`},
 		{&w.updateResource, `UPDATE resources SET version = ?, seq = ?, last_updated = ?, deleted = ?, hash = ?, practice = ?, idx = ? WHERE rid = ?`},
-		{&w.deleteSearch, `DELETE FROM search WHERE pid = ? AND value = ? AND low = ? AND high = ? AND rid = ?`},
+		{&w.deleteSearch, `DELETE FROM search WHERE pid = ? AND value = ? AND system = ? AND low = ? AND high = ? AND rid = ?`},
 		{&w.deleteCompartment, `DELETE FROM compartments WHERE compartment = ? AND rid = ?`},
 		{&w.findParam, `SELECT pid FROM params WHERE type = ? AND param = ?`},
 		{&w.insertParam, `INSERT INTO params(type, param) VALUES (?, ?)`},
