@@ -28,6 +28,7 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		ConditionalCreate bool          `json:"conditionalCreate"`
 		ConditionalUpdate bool          `json:"conditionalUpdate"`
 		ConditionalDelete string        `json:"conditionalDelete"`
+		SupportedProfile  []string      `json:"supportedProfile,omitempty"`
 	}
 	var resources []resource
 	for _, t := range schema.R4().ResourceTypes {
@@ -39,6 +40,7 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 			ReadHistory:       true,
 			UpdateCreate:      true,
 			ConditionalDelete: "not-supported",
+			SupportedProfile:  usCoreProfiles(t),
 		})
 	}
 	cs := map[string]any{
@@ -63,4 +65,18 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, r, http.StatusOK, cs)
 	return nil
+}
+
+// usCoreProfiles lists the US Core profiles (of every version targeted) that
+// instances of typ may claim.
+func usCoreProfiles(typ string) []string {
+	r := schema.Search().Resource(typ)
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range r.Profiles {
+		out = append(out, p.URL)
+	}
+	return out
 }
