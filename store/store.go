@@ -59,6 +59,16 @@ type Resources interface {
 	// order, or none does. A failing write is reported as a *WriteError
 	// naming its position. Results are in the order of writes.
 	Apply(ctx context.Context, writes []Write) ([]Result, error)
+	// ApplyEach performs writes in order, each as if by its own one-write
+	// Apply: each is atomic and checked on its own (If-Match, IfChanged,
+	// create on a taken id), and one that fails leaves the others in
+	// effect. Bulk loaders use it: their writes are independent, and it
+	// works where Apply of several writes cannot (MongoDB without
+	// multi-document transactions). errs[i], a *WriteError, reports why
+	// write i failed; otherwise results[i] is what it did. err reports a
+	// failure of the call itself (a canceled context, an unreachable
+	// server), after which some of the writes may have taken effect.
+	ApplyEach(ctx context.Context, writes []Write) (results []Result, errs []error, err error)
 	// History lists versions newest first (instance, type or system level,
 	// depending on which of Type and ID are set), one page at a time.
 	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
@@ -67,21 +77,6 @@ type Resources interface {
 	Count(ctx context.Context, typ string) (int, error)
 }
 
-// BatchWriter is implemented by engines that can also apply writes without
-// making them atomic together. MongoDB on a server without multi-document
-// transactions (a standalone mongod, FerretDB) refuses an Apply of more than
-// one write with ErrUnsupported; bulk loaders, whose writes are independent,
-// use ApplyEach there instead. Everything else uses Apply.
-type BatchWriter interface {
-	// ApplyEach performs writes in order, each as if by its own one-write
-	// Apply: each is atomic and checked on its own (If-Match, IfChanged,
-	// create on a taken id), and one that fails leaves the others in effect.
-	// errs[i], a *WriteError, reports why write i failed; otherwise
-	// results[i] is what it did. err reports a failure of the call itself
-	// (a canceled context, an unreachable server), after which some of the
-	// writes may have taken effect.
-	ApplyEach(ctx context.Context, writes []Write) (results []Result, errs []error, err error)
-}
 
 // Resource is one stored version of a FHIR resource.
 type Resource struct {

@@ -1,6 +1,7 @@
 // Package test holds end-to-end tests: they start the real fhirgraph program
-// in-process through run(), on an embedded store in a temporary folder, and
-// talk to it over HTTP like any client.
+// in-process through run(), on an embedded store in a temporary folder or
+// on the MongoDB engine (against an embedded FerretDB; see forEachEngine),
+// and talk to it over HTTP like any client.
 package test
 
 import (
@@ -51,17 +52,21 @@ func (b *syncBuffer) String() string {
 
 var baseLine = regexp.MustCompile(`FHIR base: (http://\S+)/fhir`)
 
-// start runs `fhirgraph serve` on dir (a new temp dir when "") and waits
-// until /healthz answers. The server stops when the test ends.
+// start runs `fhirgraph serve` on the embedded store in dir (a new temp dir
+// when "") and waits until /healthz answers. The server stops when the test
+// ends. engine.start does the same on any engine.
 func start(t testing.TB, dir string, args ...string) *server {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	return embedded.start(t, dir, args...)
+}
+
+// startEnv runs `fhirgraph serve --data dir` with the environment getenv.
+func startEnv(t testing.TB, dir string, getenv func(string) string, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{t: t, dir: dir, cancel: cancel, done: make(chan error, 1), out: &syncBuffer{}}
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "error"}, args...)
-	go func() { s.done <- fhirgraph.Run(ctx, argv, noEnv, s.out, s.out) }()
+	go func() { s.done <- fhirgraph.Run(ctx, argv, getenv, s.out, s.out) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m := baseLine.FindStringSubmatch(s.out.String()); m != nil {
@@ -204,8 +209,13 @@ func expectOutcome(t *testing.T, r reply, status int) map[string]any {
 // cli runs a fhirgraph subcommand to completion and returns its output.
 func cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return cliEnv(t, noEnv, args...)
+}
+
+func cliEnv(t *testing.T, getenv func(string) string, args ...string) (string, error) {
+	t.Helper()
 	var out syncBuffer
-	err := fhirgraph.Run(context.Background(), args, noEnv, &out, &out)
+	err := fhirgraph.Run(context.Background(), args, getenv, &out, &out)
 	return out.String(), err
 }
 

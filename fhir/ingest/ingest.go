@@ -71,8 +71,9 @@ type Options struct {
 	BatchSize int
 	// Workers parse and validate in parallel (default GOMAXPROCS).
 	Workers int
-	// Strict stops the load at the first rejected item (nothing of that
-	// batch is written); otherwise rejected items are reported and skipped.
+	// Strict stops the load at the first rejected item: a batch holding an
+	// invalid resource is not written; otherwise rejected items are
+	// reported and skipped.
 	Strict bool
 	// Progress, if set, is called after each batch is written.
 	Progress func(Stats)
@@ -212,15 +213,20 @@ func writeInOrder(ctx context.Context, st store.Store, done <-chan *batch, opts 
 	return nil
 }
 
-// apply writes one batch. A write the store refuses is reported and the
-// rest of the batch is written without it.
+// apply writes one batch. Its writes are independent, so each is applied
+// on its own (store.Resources.ApplyEach): one the store refuses is
+// reported and the rest are written.
 func apply(ctx context.Context, st store.Store, b *batch, opts Options, stats *Stats) error {
-	writes := b.writes
-	for len(writes) > 0 {
-		results, err := st.Apply(ctx, writes)
-		var we *store.WriteError
-		if errors.As(err, &we) && we.Index < len(writes) && !errors.Is(err, context.Canceled) {
-			rj := Rejection{Where: writes[we.Index].Type + "/" + writes[we.Index].ID, Reason: we.Err.Error()}
+	if len(b.writes) == 0 {
+		return nil
+	}
+	results, errs, err := st.ApplyEach(ctx, b.writes)
+	if err != nil {
+		return err
+	}
+	for i, res := range results {
+		if errs[i] != nil {
+			rj := Rejection{Where: b.writes[i].Type + "/" + b.writes[i].ID, Reason: errs[i].Error()}
 			stats.Rejected++
 			if opts.Reject != nil {
 				opts.Reject(rj)
@@ -228,23 +234,16 @@ func apply(ctx context.Context, st store.Store, b *batch, opts Options, stats *S
 			if opts.Strict {
 				return fmt.Errorf("%w: %s", ErrRejected, rj)
 			}
-			writes = append(writes[:we.Index:we.Index], writes[we.Index+1:]...)
 			continue
 		}
-		if err != nil {
-			return err
+		switch {
+		case res.Unchanged:
+			stats.Unchanged++
+		case res.Created:
+			stats.Created++
+		default:
+			stats.Updated++
 		}
-		for _, res := range results {
-			switch {
-			case res.Unchanged:
-				stats.Unchanged++
-			case res.Created:
-				stats.Created++
-			default:
-				stats.Updated++
-			}
-		}
-		return nil
 	}
 	return nil
 }

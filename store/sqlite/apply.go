@@ -97,7 +97,7 @@ func (s *Store) Apply(ctx context.Context, writes []store.Write) ([]store.Result
 
 // ApplyEach performs writes in order, each succeeding or failing on its
 // own, as if by its own Apply; the ones that succeed are committed together,
-// in one transaction, which is what makes it fast. See store.BatchWriter.
+// in one transaction, which is what makes it fast. See store.Resources.
 func (s *Store) ApplyEach(ctx context.Context, writes []store.Write) ([]store.Result, []error, error) {
 	if err := s.enter(); err != nil {
 		return nil, nil, err
@@ -139,7 +139,7 @@ func (s *Store) ApplyEach(ctx context.Context, writes []store.Write) ([]store.Re
 	return results, errs, nil
 }
 
-var _ store.BatchWriter = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // errStamp marks the failure of a write's Stamp function.
 var errStamp = errors.New("stamp")

@@ -423,10 +423,7 @@ func testIDsPerType(t *testing.T, s store.Store) {
 }
 
 func testApplyEach(t *testing.T, s store.Store) {
-	bw, ok := s.(store.BatchWriter)
-	if !ok {
-		t.Skip("engine does not implement store.BatchWriter")
-	}
+
 	apply(t, s, create("Patient", "taken", patient("taken", "A")))
 	badStamp := create("Patient", "bad", patient("bad", "B"))
 	badStamp.Stamp = func(int64, time.Time) ([]byte, error) { return nil, errors.New("cannot stamp") }
@@ -440,7 +437,7 @@ func testApplyEach(t *testing.T, s store.Store) {
 		{Op: store.OpCreate, Type: "Patient"},
 		ifMatch(update("Patient", "taken", patient("taken", "E")), 1),
 	}
-	res, errs, err := bw.ApplyEach(context.Background(), writes)
+	res, errs, err := s.ApplyEach(context.Background(), writes)
 	if err != nil {
 		t.Fatalf("ApplyEach: %v", err)
 	}

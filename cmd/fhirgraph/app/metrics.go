@@ -84,6 +84,7 @@ type timedStore struct {
 	m *metrics
 }
 
+
 func (t *timedStore) observe(op string, start time.Time, err error) {
 	outcome := "ok"
 	if err != nil {
@@ -105,6 +106,11 @@ func (t *timedStore) VRead(ctx context.Context, typ, id string, v int64) (r stor
 func (t *timedStore) Apply(ctx context.Context, ws []store.Write) (r []store.Result, err error) {
 	defer func(start time.Time) { t.observe("apply", start, err) }(time.Now())
 	return t.Store.Apply(ctx, ws)
+}
+
+func (t *timedStore) ApplyEach(ctx context.Context, ws []store.Write) (r []store.Result, errs []error, err error) {
+	defer func(start time.Time) { t.observe("apply_each", start, err) }(time.Now())
+	return t.Store.ApplyEach(ctx, ws)
 }
 
 func (t *timedStore) History(ctx context.Context, q store.HistoryQuery) (p store.HistoryPage, err error) {

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/fhirgraph/fhirgraph/store/mongo"
 	"github.com/fhirgraph/fhirgraph/store/sqlite"
 )
 
@@ -28,6 +31,7 @@ var commands = []command{
 	{"serve", "run the FHIR server", serve},
 	{"import", "load NDJSON files, Bundles or folders of them into the store", importCmd},
 	{"seed", "generate synthetic oncology-practice data", seed},
+	{"mongo", "MongoDB operations: mongo indexes [--check]", mongoCmd},
 }
 
 // env is what every subcommand gets from run: the process's environment and
@@ -71,14 +75,54 @@ func usage(w io.Writer) {
 type storeFlags struct {
 	data     string
 	logLevel string
+
+	// MongoDB engine, used when MONGODB_URI is set.
+	mongoDB             string
+	mongoPool           uint64
+	mongoConnectTimeout time.Duration
+	mongoTimeout        time.Duration
+	envErr              error // a malformed environment variable
 }
 
 func (sf *storeFlags) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&sf.data, "data", envOr(e, "FHIRGRAPH_DATA", "./data"), "data folder of the embedded store (env FHIRGRAPH_DATA)")
 	fs.StringVar(&sf.logLevel, "log-level", envOr(e, "FHIRGRAPH_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FHIRGRAPH_LOG_LEVEL)")
+	fs.StringVar(&sf.mongoDB, "mongo-db", e.getenv("FHIRGRAPH_MONGO_DB"), "MongoDB database (env FHIRGRAPH_MONGO_DB; default: the one in MONGODB_URI, else "+mongo.DefaultDatabase+")")
+	fs.Uint64Var(&sf.mongoPool, "mongo-pool", sf.envUint(e, "FHIRGRAPH_MONGO_POOL", 0), "MongoDB connections per server (env FHIRGRAPH_MONGO_POOL; default: maxPoolSize in MONGODB_URI, else 100)")
+	fs.DurationVar(&sf.mongoConnectTimeout, "mongo-connect-timeout", sf.envDuration(e, "FHIRGRAPH_MONGO_CONNECT_TIMEOUT", 0), "how long start-up waits to reach MongoDB (env FHIRGRAPH_MONGO_CONNECT_TIMEOUT; default: serverSelectionTimeoutMS in MONGODB_URI, else 5s)")
+	fs.DurationVar(&sf.mongoTimeout, "mongo-timeout", sf.envDuration(e, "FHIRGRAPH_MONGO_TIMEOUT", 30*time.Second), "longest a MongoDB operation may take (env FHIRGRAPH_MONGO_TIMEOUT)")
+}
+
+func (sf *storeFlags) envUint(e *env, key string, def uint64) uint64 {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		sf.envErr = fmt.Errorf("invalid %s %q: want a number", key, v)
+		return def
+	}
+	return n
+}
+
+func (sf *storeFlags) envDuration(e *env, key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		sf.envErr = fmt.Errorf("invalid %s %q: want a duration such as 10s", key, v)
+		return def
+	}
+	return d
 }
 
 func (sf *storeFlags) logger(e *env) (*slog.Logger, error) {
+	if sf.envErr != nil {
+		return nil, sf.envErr
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
 		return nil, fmt.Errorf("invalid --log-level %q", sf.logLevel)
@@ -86,13 +130,37 @@ func (sf *storeFlags) logger(e *env) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
+// Store kinds, as /readyz reports them.
+const (
+	kindSQLite  = "sqlite"
+	kindMongoDB = "mongodb"
+)
+
+// kind is the engine open picks.
+func (sf *storeFlags) kind(e *env) string {
+	if e.getenv("MONGODB_URI") != "" {
+		return kindMongoDB
+	}
+	return kindSQLite
+}
+
 // open opens the store the environment selects: MongoDB when MONGODB_URI is
 // set, otherwise the embedded engine under --data.
 func (sf *storeFlags) open(ctx context.Context, e *env, log *slog.Logger) (store.Store, error) {
-	if uri := e.getenv("MONGODB_URI"); uri != "" {
-		return nil, errors.New("MONGODB_URI is set, but this build has no MongoDB engine; unset it to use the embedded store")
+	if sf.kind(e) == kindMongoDB {
+		return mongo.Open(ctx, e.getenv("MONGODB_URI"), sf.mongoOptions(log))
 	}
 	return sqlite.Open(sf.data, sqlite.Options{Logger: log})
+}
+
+func (sf *storeFlags) mongoOptions(log *slog.Logger) mongo.Options {
+	return mongo.Options{
+		Database:       sf.mongoDB,
+		MaxPoolSize:    sf.mongoPool,
+		ConnectTimeout: sf.mongoConnectTimeout,
+		OpTimeout:      sf.mongoTimeout,
+		Logger:         log,
+	}
 }
 
 func envOr(e *env, key, def string) string {

@@ -68,15 +68,16 @@ func serve(ctx context.Context, e *env, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: strings.TrimSuffix(*baseURL, "/") + pathIf(*baseURL, "/fhir"), MaxBodyBytes: *maxBody, Logger: log, Version: version}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	kind := sf.kind(e)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
-			log.Warn("readiness check failed", "err", err)
-			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			log.Warn("readiness check failed", "store", kind, "err", err)
+			http.Error(w, "store unreachable: "+kind, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ready: "+kind+" store reachable")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
