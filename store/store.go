@@ -77,7 +77,6 @@ type Resources interface {
 	Count(ctx context.Context, typ string) (int, error)
 }
 
-
 // Resource is one stored version of a FHIR resource.
 type Resource struct {
 	Type        string

@@ -118,7 +118,7 @@ type Store struct {
 }
 
 var (
-	_ store.Store       = (*Store)(nil)
+	_ store.Store = (*Store)(nil)
 )
 
 func (o Options) withDefaults(cs *connstring.ConnString) Options {

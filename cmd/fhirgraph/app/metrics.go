@@ -84,7 +84,6 @@ type timedStore struct {
 	m *metrics
 }
 
-
 func (t *timedStore) observe(op string, start time.Time, err error) {
 	outcome := "ok"
 	if err != nil {
