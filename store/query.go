@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // A Query is an engine-neutral search plan over the current versions of one
 // resource type, compiled by package fhir/search from a FHIR search. Engines
@@ -30,9 +33,11 @@ type Query struct {
 	// index layout ("2006-01-02T15:04:05.000Z"); empty means unbounded.
 	Since, Before string
 	// Sort orders results; ties and an empty Sort fall back to the engine's
-	// stable order of creation. See SortKey.
+	// stable order: the order of creation on the embedded engine, the
+	// logical id on MongoDB (whose documents do not record it). See SortKey.
 	Sort []SortKey
-	// Count is the page size (0 with CountOnly, else 1..MaxPageSize).
+	// Count is the page size, 1..MaxPageSize; with CountOnly it is unused
+	// and may be 0.
 	Count int
 	// Cursor continues from a page's Next; opaque to callers.
 	Cursor string
@@ -52,7 +57,9 @@ type Match int
 const (
 	// MatchAny ignores Value: any entry of Param (with Bounds) will do.
 	MatchAny Match = iota
-	// MatchEqual: entry Value equals Value.
+	// MatchEqual: entry Value equals Value. Date and number entries have
+	// an empty Value, so their predicates are MatchEqual "" with Bounds:
+	// an equality engines can seek on.
 	MatchEqual
 	// MatchPrefix: entry Value starts with Value.
 	MatchPrefix
@@ -142,16 +149,17 @@ type SearchPage struct {
 }
 
 // Validate reports, as an error wrapping ErrInvalid, what makes q a plan no
-// engine can run: no Type, a Count out of range, an unknown Match or
-// Bound, an empty clause or sort key, a predicate without a Param (one
-// with Has needs none), or a nested plan (Target,
-// Has.Query) with such a fault. Nested plans are filters only: their Sort,
-// Count, Cursor, Total and CountOnly are ignored.
+// engine can run: no Type, a Count out of range, an unknown Match or Bound,
+// a Since or Before that is not an instant, an empty clause or sort key, a
+// predicate without a Param (one with Has needs none), or a nested plan
+// (Target, Has.Query) with such a fault. Nested plans are filters only:
+// their Sort, Count, Cursor, Total and CountOnly are ignored. Engines call
+// it first, so that both refuse the same plans.
 func (q *Query) Validate() error {
 	switch {
-	case q.CountOnly && q.Count != 0:
-		return fmt.Errorf("%w: Count %d with CountOnly", ErrInvalid, q.Count)
-	case !q.CountOnly && (q.Count < 1 || q.Count > MaxPageSize):
+	case q.Count < 0 || q.Count > MaxPageSize:
+		return fmt.Errorf("%w: Count %d out of 0..%d", ErrInvalid, q.Count, MaxPageSize)
+	case !q.CountOnly && q.Count < 1:
 		return fmt.Errorf("%w: Count %d out of 1..%d", ErrInvalid, q.Count, MaxPageSize)
 	}
 	for _, k := range q.Sort {
@@ -171,6 +179,11 @@ func (q *Query) validateFilter(depth int) error {
 	}
 	if depth > maxDepth {
 		return fmt.Errorf("%w: chains nested deeper than %d", ErrInvalid, maxDepth)
+	}
+	for _, t := range []string{q.Since, q.Before} {
+		if _, err := time.Parse(time.RFC3339Nano, t); t != "" && err != nil {
+			return fmt.Errorf("%w: _lastUpdated bound %q is not an instant", ErrInvalid, t)
+		}
 	}
 	for _, c := range q.Where {
 		if len(c) == 0 {

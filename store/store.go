@@ -31,6 +31,10 @@ var (
 	// ErrUnsupported: the engine cannot do this with the guarantees asked
 	// (for example an atomic multi-document write on a standalone server).
 	ErrUnsupported = errors.New("unsupported by this store engine")
+	// ErrInvalid: the request can never succeed as given (for example a
+	// search plan with an unknown Match, a page size out of range or a
+	// cursor the engine did not issue).
+	ErrInvalid = errors.New("invalid request")
 )
 
 // Store is one open storage engine.
@@ -75,6 +79,13 @@ type Resources interface {
 	// Count returns how many resources of a type (all types when typ is "")
 	// currently exist, not counting deleted ones.
 	Count(ctx context.Context, typ string) (int, error)
+	// Search runs a search plan (see Query) over the current, not deleted
+	// versions of q.Type and returns one page of matches in order. An
+	// invalid plan (an unknown Match, Bound or sort key, a Count out of
+	// range, a Cursor this engine did not issue for this plan) is an error
+	// wrapping ErrInvalid; a valid plan the engine cannot run with the
+	// guarantees of Query is an error wrapping ErrUnsupported.
+	Search(ctx context.Context, q Query) (SearchPage, error)
 }
 
 // Resource is one stored version of a FHIR resource.

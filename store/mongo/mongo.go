@@ -70,6 +70,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// Logger receives background events; nil discards them.
 	Logger *slog.Logger
+	// MaxChainIDs bounds the ids a chained or reverse-chained search
+	// parameter may resolve to (they become one $in list); past it Search
+	// fails with store.ErrInvalid. 0 means 1000.
+	MaxChainIDs int
 }
 
 // ErrClosed is returned by calls made after Close.
@@ -104,6 +108,8 @@ type Store struct {
 	typesMu sync.Mutex
 	types   map[string]bool // resource collections whose indexes exist
 
+	maxChainIDs int
+
 	// collMu guards colls and whether the server has TTL indexes, which
 	// the first record collection to be prepared finds out.
 	collMu    sync.Mutex
@@ -137,6 +143,9 @@ func (o Options) withDefaults(cs *connstring.ConnString) Options {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
 	}
+	if o.MaxChainIDs <= 0 {
+		o.MaxChainIDs = 1000
+	}
 	if o.Database == "" {
 		o.Database = cs.Database
 	}
@@ -160,12 +169,13 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		client: client,
 		// Whatever the URI says: a client must read its own writes, and
 		// compare-and-set must start from the current version.
-		db:        client.Database(opts.Database, options.Database().SetReadPreference(readpref.Primary())),
-		name:      opts.Database,
-		types:     map[string]bool{},
-		colls:     map[string]*collection{},
-		stopSweep: make(chan struct{}),
-		sweepDone: make(chan struct{}),
+		db:          client.Database(opts.Database, options.Database().SetReadPreference(readpref.Primary())),
+		name:        opts.Database,
+		maxChainIDs: opts.MaxChainIDs,
+		types:       map[string]bool{},
+		colls:       map[string]*collection{},
+		stopSweep:   make(chan struct{}),
+		sweepDone:   make(chan struct{}),
 	}
 	s.history = s.db.Collection(historyCollection)
 	s.counters = s.db.Collection(countersCollection)

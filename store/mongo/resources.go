@@ -78,15 +78,16 @@ type rangeValues struct {
 	Hi []string `bson:"hi"`
 }
 
-// resourceIndexes are the indexes of each resource-type collection: the
-// search engine filters on idx, rng, compartments and practice; Count on
-// deleted. Reads by id use _id.
+// resourceIndexes are the indexes of each resource-type collection: Search
+// (search.go) filters on idx, rng, compartments and practice and orders by
+// lastUpdated and _id; Count filters on deleted. Reads by id use _id.
 var resourceIndexes = []index{
 	{keys: bson.D{{Key: "idx", Value: 1}}, why: "search: equality and prefix on normalized values"},
 	{keys: bson.D{{Key: "rng.$**", Value: 1}}, optional: true, wildcard: true, why: "search: date and number range comparisons"},
 	{keys: bson.D{{Key: "compartments", Value: 1}}, why: "patient-compartment filters"},
 	{keys: bson.D{{Key: "practice", Value: 1}}, why: "practice (tenant) filters"},
 	{keys: bson.D{{Key: "deleted", Value: 1}}, why: "Count of live resources"},
+	{keys: bson.D{{Key: "lastUpdated", Value: 1}, {Key: "_id", Value: 1}}, why: "search: _lastUpdated bounds, sort and keyset paging"},
 }
 
 // versionDoc is one version in the history collection. _id is its place in

@@ -199,8 +199,15 @@ func (s *Store) insertHistory(ctx, outer context.Context, vers []*pending) error
 		if s.txn {
 			return errRace
 		}
-		if attempt == 5 {
+		if attempt == 20 {
 			return fmt.Errorf("history: %w", err)
+		}
+		// Two processes writing flat out can collide again at once; a
+		// short, growing pause lets one of them get ahead.
+		select {
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		if vers, err = s.notInHistory(ctx, vers); err != nil {
 			return err

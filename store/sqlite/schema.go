@@ -15,10 +15,15 @@ const schemaVersion = 1
 // Resources: one row per resource in resources (its current state), one row
 // per version in versions, the current version's search index values in
 // search and its patient compartments in compartments. search and
-// compartments are clustered by what lookups ask for and have no second
-// index: a resource's own entries are found again through resources.idx,
-// which holds them encoded (see encodeIndex), so an update deletes exactly
-// the entries that changed. Rows name a resource by its integer rid and a
+// compartments are clustered by what lookups ask for, and search has no
+// second index: its key (pid, value, rid, …) both finds a clause's entries
+// (pid, value) and checks another clause for one candidate resource
+// (pid, value, rid) — dates and numbers have the empty value, so their
+// checks seek too (see searchsql.go). A second index would cost every
+// write a second B-tree insert per entry. A resource's own
+// entries are found again through resources.idx, which holds them encoded
+// (see encodeIndex), so an update deletes exactly the entries that changed.
+// Rows name a resource by its integer rid and a
 // (type, search parameter) pair by its integer pid, which keeps entries
 // short: inserts land all over the lookup order, and the pages they dirty
 // bound write throughput.
@@ -70,7 +75,7 @@ CREATE TABLE search (
 	low    TEXT    NOT NULL,
 	high  TEXT    NOT NULL,
 	rid   INTEGER NOT NULL,
-	PRIMARY KEY (pid, value, system, low, high, rid)
+	PRIMARY KEY (pid, value, rid, system, low, high)
 ) WITHOUT ROWID;
 
 CREATE TABLE compartments (

@@ -75,6 +75,7 @@ type Store struct {
 	params map[paramKey]int64 // committed (type, param) → pid
 
 	rs   readStmts
+	ss   searchStmts
 	ws   writeStmts
 	bulk bulk // guarded by wmu
 
@@ -240,6 +241,7 @@ func (s *Store) Close() error {
 		s.log.Warn("sqlite store: checkpoint on close", "err", err)
 	}
 	s.rs.close()
+	s.ss.close()
 	s.ws.close()
 	s.bulk.close()
 	errs = append(errs, s.closeDBs())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 )
 
 // readStmts are the prepared statements of the hot read paths. database/sql
@@ -86,4 +87,47 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (w *writeStmts) close() {
 	closeAll(w.head, w.current, w.body, w.updateResource, w.deleteSearch, w.deleteCompartment, w.findParam, w.insertParam, w.addCount)
+}
+
+// searchStmts caches the prepared statements of searches by their text.
+// Plans of one shape (the same parameters, matches and sort, any values)
+// make the same text, so an application's few shapes are parsed once per
+// read connection rather than on every search.
+type searchStmts struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxSearchStmts bounds the cache; shapes past it are prepared each time.
+const maxSearchStmts = 256
+
+// get returns the cached statement for text, preparing it on db when the
+// cache has room; nil means "run the text unprepared".
+func (c *searchStmts) get(ctx context.Context, db *sql.DB, text string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[text]; ok {
+		return st, nil
+	}
+	if len(c.m) >= maxSearchStmts {
+		return nil, nil
+	}
+	st, err := db.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[text] = st
+	return st, nil
+}
+
+func (c *searchStmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = nil
 }

@@ -26,6 +26,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Resources", func(t *testing.T) { runResources(t, open) })
 	t.Run("History", func(t *testing.T) { runHistory(t, open) })
+	t.Run("Search", func(t *testing.T) { runSearch(t, open) })
 	t.Run("Records", func(t *testing.T) { runRecords(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { runConcurrency(t, open) })
 }

@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fhirgraph/fhirgraph/store"
+)
+
+// patientPlan is what a patient's app asks most: one patient's
+// Observations of a category, newest first.
+func patientPlan(patient string) store.Query {
+	return store.Query{
+		Type: "Observation",
+		Where: []store.Clause{
+			{{Param: "patient", Match: store.MatchEqual, Value: "Patient/" + patient}},
+			{{Param: "category", Match: store.MatchEqual, Value: "laboratory"}},
+		},
+		Compartments: []string{"Patient/" + patient},
+		Sort:         []store.SortKey{{Param: "date", Desc: true}},
+		Count:        20,
+	}
+}
+
+// queryPlan returns SQLite's plan for a statement, one detail per line.
+func queryPlan(t testing.TB, s *Store, text string, args []any) []string {
+	t.Helper()
+	rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+text, args...)
+	if err != nil {
+		t.Fatalf("explain: %v\n%s", err, text)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+// tableScan matches a plan step that reads a whole table or index of
+// search or resources: SQLite names them by alias, and the statements give
+// resources the aliases r, o, x, t<n> and search s<n>.
+var tableScan = regexp.MustCompile(`^SCAN (r|o|x\d*|t\d+|s\d+|search|resources)\b`)
+
+func TestPatientSearchUsesIndexes(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	var writes []store.Write
+	for i := range 200 {
+		writes = append(writes, benchObservation(i, rng))
+	}
+	if _, err := s.Apply(context.Background(), writes); err != nil {
+		t.Fatal(err)
+	}
+	q := patientPlan("pat-000001")
+	for _, tc := range []struct {
+		name string
+		q    store.Query
+	}{
+		{"Page", q},
+		{"WithoutCompartment", func() store.Query { q := q; q.Compartments = nil; return q }()},
+		{"ByLastUpdated", func() store.Query { q := q; q.Sort = []store.SortKey{{Param: "_lastUpdated", Desc: true}}; return q }()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pageText, pageArgs := pageSQL(&tc.q, nil)
+			countText, countArgs := countSQL(&tc.q)
+			for _, stmt := range []struct {
+				text string
+				args []any
+			}{{pageText, pageArgs}, {countText, countArgs}} {
+				plan := queryPlan(t, s, stmt.text, stmt.args)
+				t.Logf("%s\n  %s", stmt.text, strings.Join(plan, "\n  "))
+				if !slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "USING PRIMARY KEY (pid=? AND value=?)") }) {
+					t.Errorf("plan does not start from search's (pid, value) key:\n  %s", strings.Join(plan, "\n  "))
+				}
+				// The category is checked per candidate by seeking its
+				// (pid, value, rid), not by reading every laboratory entry.
+				if !slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "USING PRIMARY KEY (pid=? AND value=? AND rid=?)") }) {
+					t.Errorf("plan does not check the category by seeking (pid, value, rid):\n  %s", strings.Join(plan, "\n  "))
+				}
+				for _, l := range plan {
+					if tableScan.MatchString(l) {
+						t.Errorf("plan scans a table: %q", l)
+					}
+				}
+			}
+			page, err := s.Search(context.Background(), tc.q)
+			if err != nil || len(page.Resources) == 0 {
+				t.Fatalf("Search = %d resources, %v; want the patient's", len(page.Resources), err)
+			}
+		})
+	}
+}
+
+// BenchmarkSearchPatient runs patient-scoped plans over 20k Observations
+// of 400 patients (50 each, 15 index values each).
+//
+//	go test -run '^$' -bench SearchPatient -count 5 ./store/sqlite
+func BenchmarkSearchPatient(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{})
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 20000
+	for i := 0; i < n; i += benchBatch {
+		writes := make([]store.Write, benchBatch)
+		for j := range writes {
+			writes[j] = benchObservation(i+j, rng)
+		}
+		if _, err := s.Apply(context.Background(), writes); err != nil {
+			b.Fatal(err)
+		}
+	}
+	plans := map[string]func(p string) store.Query{
+		"PatientCategoryByDate": patientPlan,
+		"PatientCategoryByLastUpdated": func(p string) store.Query {
+			q := patientPlan(p)
+			q.Compartments, q.Sort = nil, []store.SortKey{{Param: "_lastUpdated", Desc: true}}
+			return q
+		},
+		"PatientCodeTotal": func(p string) store.Query {
+			q := patientPlan(p)
+			q.Where = append(q.Where[:1], store.Clause{{Param: "code", Match: store.MatchPrefix, Value: "10"}})
+			q.Total = true
+			return q
+		},
+		"PatientDateRange": func(p string) store.Query {
+			q := patientPlan(p)
+			q.Where = append(q.Where, store.Clause{{Param: "date", Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: "2019-01-01T00:00:00.000"}}}})
+			return q
+		},
+	}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range plans {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		b.Run(name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				q := plans[name](fmt.Sprintf("pat-%06d", i%(n/50)))
+				i++
+				page, err := s.Search(context.Background(), q)
+				if err != nil || len(page.Resources) == 0 {
+					b.Fatalf("Search = %d resources, %v", len(page.Resources), err)
+				}
+			}
+		})
+	}
+}
