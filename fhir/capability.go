@@ -29,18 +29,20 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		ConditionalUpdate bool          `json:"conditionalUpdate"`
 		ConditionalDelete string        `json:"conditionalDelete"`
 		SupportedProfile  []string      `json:"supportedProfile,omitempty"`
+		SearchParam       []searchParam `json:"searchParam,omitempty"`
 	}
 	var resources []resource
 	for _, t := range schema.R4().ResourceTypes {
 		resources = append(resources, resource{
 			Type: t,
 			Interaction: []interaction{{"read"}, {"vread"}, {"update"}, {"delete"},
-				{"history-instance"}, {"history-type"}, {"create"}},
+				{"history-instance"}, {"history-type"}, {"create"}, {"search-type"}},
 			Versioning:        "versioned-update",
 			ReadHistory:       true,
 			UpdateCreate:      true,
 			ConditionalDelete: "not-supported",
 			SupportedProfile:  usCoreProfiles(t),
+			SearchParam:       searchParams(t),
 		})
 	}
 	cs := map[string]any{
@@ -77,6 +79,33 @@ func usCoreProfiles(typ string) []string {
 	var out []string
 	for _, p := range r.Profiles {
 		out = append(out, p.URL)
+	}
+	return out
+}
+
+type searchParam struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition,omitempty"`
+	Type       string `json:"type"`
+}
+
+// searchParams lists the parameters searches on typ answer: every
+// parameter of the registry's types except composite and special ones
+// (which are not indexed), and _id and _lastUpdated everywhere.
+func searchParams(typ string) []searchParam {
+	out := []searchParam{
+		{Name: "_id", Type: "token", Definition: "http://hl7.org/fhir/SearchParameter/Resource-id"},
+		{Name: "_lastUpdated", Type: "date", Definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"},
+	}
+	r := schema.Search().Resource(typ)
+	if r == nil {
+		return out
+	}
+	for _, p := range r.Params {
+		if p.Code == "_id" || p.Code == "_lastUpdated" || p.Type == schema.ParamComposite || p.Type == schema.ParamSpecial {
+			continue
+		}
+		out = append(out, searchParam{Name: p.Code, Definition: p.URL, Type: string(p.Type)})
 	}
 	return out
 }

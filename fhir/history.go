@@ -114,6 +114,7 @@ type link struct {
 type entry struct {
 	FullURL  string          `json:"fullUrl,omitempty"`
 	Resource json.RawMessage `json:"resource,omitempty"`
+	Search   *entrySearch    `json:"search,omitempty"`
 	Request  *entryRequest   `json:"request,omitempty"`
 	Response *entryResponse  `json:"response,omitempty"`
 }

@@ -11,6 +11,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("/fhir/{$}", s.handle(methods(s.systemBundle, http.MethodPost)))
 	mux.Handle("/fhir/_history", s.handle(methods(s.history, http.MethodGet, http.MethodHead)))
 	mux.Handle("/fhir/{type}", s.handle(s.typeLevel))
+	mux.Handle("/fhir/{type}/_search", s.handle(s.withType(methods(s.search, http.MethodPost))))
 	mux.Handle("/fhir/{type}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
 	mux.Handle("/fhir/{type}/{id}", s.handle(s.withType(s.instanceLevel)))
 	mux.Handle("/fhir/{type}/{id}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
@@ -21,12 +22,14 @@ func (s *server) routes() http.Handler {
 	return mux
 }
 
-// typeLevel serves /fhir/{type}: create (POST).
+// typeLevel serves /fhir/{type}: search (GET) and create (POST).
 func (s *server) typeLevel(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkType(r); err != nil {
 		return err
 	}
 	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return s.search(w, r)
 	case http.MethodPost:
 		return s.create(w, r)
 	}

@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -310,7 +311,7 @@ func TestMetadata(t *testing.T) {
 		for _, i := range patientRes["interaction"].([]any) {
 			codes = append(codes, i.(map[string]any)["code"].(string))
 		}
-		for _, want := range []string{"read", "vread", "create", "update", "delete", "history-instance", "history-type"} {
+		for _, want := range []string{"read", "vread", "create", "update", "delete", "history-instance", "history-type", "search-type"} {
 			if !strings.Contains(strings.Join(codes, ","), want) {
 				t.Errorf("Patient interactions %v lack %s", codes, want)
 			}
@@ -318,8 +319,14 @@ func TestMetadata(t *testing.T) {
 		if got := fmt.Sprint(patientRes["supportedProfile"]); !strings.Contains(got, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient") {
 			t.Errorf("Patient supportedProfile = %s", got)
 		}
-		if strings.Contains(strings.Join(codes, ","), "search-type") {
-			t.Errorf("CapabilityStatement claims search-type, which is not implemented")
+		var params []string
+		for _, p := range patientRes["searchParam"].([]any) {
+			params = append(params, p.(map[string]any)["name"].(string))
+		}
+		for _, want := range []string{"_id", "_lastUpdated", "name", "identifier", "birthdate", "gender", "family"} {
+			if !slices.Contains(params, want) {
+				t.Errorf("Patient searchParam %v lacks %s", params, want)
+			}
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
+	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
 	"github.com/fhirgraph/fhirgraph/store"
 )
@@ -24,8 +25,8 @@ func ValidID(s string) bool { return idPattern.MatchString(s) }
 // returns the write that stores it with op. The caller has already checked
 // that resourceType and id agree with the request; Prepare sets the id and
 // drops any client-sent meta.versionId and meta.lastUpdated (the server owns
-// them). Issues are returned when the resource is invalid; obj must not be
-// used by the caller afterwards.
+// them) and computes the search index values. Issues are returned when the
+// resource is invalid; obj must not be used by the caller afterwards.
 func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []validate.Issue) {
 	obj.Set("id", id)
 	moveToFront(obj, "resourceType", "id")
@@ -41,6 +42,7 @@ func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []
 	}
 	content := fhirjson.Marshal(obj)
 	return store.Write{
+		Index:   search.Index(obj),
 		Op:      op,
 		Type:    typ,
 		ID:      id,

@@ -181,13 +181,13 @@ func predicate(p *schema.SearchParam, key, modifier, v string, opts Options) ([]
 		if err != nil {
 			return nil, err
 		}
-		return []store.Predicate{{Param: p.Code, Bounds: b, Not: not}}, nil
+		return []store.Predicate{{Param: p.Code, Match: store.MatchEqual, Bounds: b, Not: not}}, nil
 	case schema.ParamNumber:
 		b, not, err := numberBounds(key, v)
 		if err != nil {
 			return nil, err
 		}
-		return []store.Predicate{{Param: p.Code, Bounds: b, Not: not}}, nil
+		return []store.Predicate{{Param: p.Code, Match: store.MatchEqual, Bounds: b, Not: not}}, nil
 	case schema.ParamQuantity:
 		return quantityPredicate(p.Code, key, v)
 	case schema.ParamURI:

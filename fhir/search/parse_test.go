@@ -44,12 +44,12 @@ func TestCompileBuildsPlans(t *testing.T) {
 		{"string :exact", "Patient", "family:exact=Renée", []store.Clause{{{Param: "family", Match: store.MatchEqual, Value: "renee", System: "Renée", HasSystem: true}}}},
 		{"string :contains", "Patient", "name:contains=ENE", []store.Clause{{{Param: "name", Match: store.MatchContains, Value: "ene"}}}},
 		{":missing", "Patient", "birthdate:missing=true", []store.Clause{{{Param: "birthdate", Missing: true}}}},
-		{"date eq day", "Observation", "date=2024-03-01", []store.Clause{{{Param: "date", Bounds: []store.Bound{{Field: store.Low, Op: store.GE, Arg: l}, {Field: store.High, Op: store.LE, Arg: h}}}}}},
-		{"date ge", "Observation", "date=ge2024-03-01", []store.Clause{{{Param: "date", Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: l}}}}}},
-		{"date lt", "Observation", "date=lt2024-03-01", []store.Clause{{{Param: "date", Bounds: []store.Bound{{Field: store.Low, Op: store.LT, Arg: l}}}}}},
+		{"date eq day", "Observation", "date=2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.GE, Arg: l}, {Field: store.High, Op: store.LE, Arg: h}}}}}},
+		{"date ge", "Observation", "date=ge2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: l}}}}}},
+		{"date lt", "Observation", "date=lt2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.LT, Arg: l}}}}}},
 		{"repeated parameter is AND", "Observation", "date=ge2024-03-01&date=lt2024-03-01", []store.Clause{
-			{{Param: "date", Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: l}}}},
-			{{Param: "date", Bounds: []store.Bound{{Field: store.Low, Op: store.LT, Arg: l}}}}}},
+			{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: l}}}},
+			{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.LT, Arg: l}}}}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -112,6 +112,11 @@ func (t *timedStore) ApplyEach(ctx context.Context, ws []store.Write) (r []store
 	return t.Store.ApplyEach(ctx, ws)
 }
 
+func (t *timedStore) Search(ctx context.Context, q store.Query) (p store.SearchPage, err error) {
+	defer func(start time.Time) { t.observe("search", start, err) }(time.Now())
+	return t.Store.Search(ctx, q)
+}
+
 func (t *timedStore) History(ctx context.Context, q store.HistoryQuery) (p store.HistoryPage, err error) {
 	defer func(start time.Time) { t.observe("history", start, err) }(time.Now())
 	return t.Store.History(ctx, q)

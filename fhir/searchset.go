@@ -1,0 +1,113 @@
+package fhir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fhirgraph/fhirgraph/fhir/search"
+	"github.com/fhirgraph/fhirgraph/store"
+)
+
+// maxSearchForm bounds a POST _search body.
+const maxSearchForm = 1 << 20
+
+// search serves GET /fhir/{type} and POST /fhir/{type}/_search: the
+// parameters are compiled into one store query and the page comes back as
+// a searchset Bundle.
+func (s *server) search(w http.ResponseWriter, r *http.Request) error {
+	typ := r.PathValue("type")
+	params := r.URL.Query()
+	if r.Method == http.MethodPost {
+		form, err := readSearchForm(w, r)
+		if err != nil {
+			return err
+		}
+		for k, vs := range form {
+			params[k] = append(params[k], vs...)
+		}
+	}
+	compiled, err := search.Compile(typ, params, search.Options{Strict: preferStrict(r), BaseURL: s.baseURL(r)})
+	var pe *search.ParamError
+	if errors.As(err, &pe) {
+		fe := errorf(http.StatusBadRequest, "invalid", "%s", pe.Error())
+		fe.Issues[0].Expression = []string{pe.Param}
+		return fe
+	}
+	if err != nil {
+		return err
+	}
+	page, err := s.store.Search(r.Context(), compiled.Query)
+	if errors.Is(err, store.ErrInvalid) {
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	base := s.baseURL(r)
+	b := bundle{ResourceType: "Bundle", Type: "searchset"}
+	if page.Total >= 0 {
+		total := page.Total
+		b.Total = &total
+	}
+	self := compiled.Used
+	b.Link = append(b.Link, link{Relation: "self", URL: searchURL(base, typ, self)})
+	if page.Next != "" {
+		next := url.Values{}
+		for k, v := range self {
+			if k != "_cursor" {
+				next[k] = v
+			}
+		}
+		next.Set("_cursor", page.Next)
+		b.Link = append(b.Link, link{Relation: "next", URL: searchURL(base, typ, next)})
+	}
+	for _, res := range page.Resources {
+		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: json.RawMessage(res.Body), Search: &entrySearch{Mode: "match"}})
+	}
+	if len(compiled.Ignored) > 0 {
+		oo, _ := json.Marshal(outcome([]Issue{{Severity: "warning", Code: "not-supported",
+			Diagnostics: fmt.Sprintf("unknown search parameters ignored: %s", strings.Join(compiled.Ignored, ", "))}}))
+		b.Entry = append(b.Entry, entry{Resource: oo, Search: &entrySearch{Mode: "outcome"}})
+	}
+	writeJSON(w, r, http.StatusOK, b)
+	return nil
+}
+
+func searchURL(base, typ string, q url.Values) string {
+	if len(q) == 0 {
+		return base + "/" + typ
+	}
+	return base + "/" + typ + "?" + q.Encode()
+}
+
+// readSearchForm reads an application/x-www-form-urlencoded _search body.
+func readSearchForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		return nil, errorf(http.StatusUnsupportedMediaType, "not-supported", "POST _search takes application/x-www-form-urlencoded, not %q", ct)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxSearchForm)
+	if err := r.ParseForm(); err != nil {
+		return nil, errorf(http.StatusBadRequest, "structure", "search form could not be read: %v", err)
+	}
+	return r.PostForm, nil
+}
+
+// preferStrict reports Prefer: handling=strict.
+func preferStrict(r *http.Request) bool {
+	for _, h := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(h, ",") {
+			if strings.TrimSpace(p) == "handling=strict" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type entrySearch struct {
+	Mode string `json:"mode"`
+}

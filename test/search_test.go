@@ -1,0 +1,168 @@
+package test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// searchFixtures are small resources whose search results are known by
+// construction.
+var searchFixtures = []string{
+	`{"resourceType":"Patient","id":"sp1","identifier":[{"system":"urn:mrn","value":"m1"}],"name":[{"family":"Renée","given":["Ada"]}],"gender":"female","birthDate":"1970-03-04"}`,
+	`{"resourceType":"Patient","id":"sp2","identifier":[{"system":"urn:mrn","value":"m2"}],"name":[{"family":"Rennet","given":["Bob"]}],"gender":"male","birthDate":"1980"}`,
+	`{"resourceType":"Patient","id":"sp3","name":[{"family":"Smith"}],"gender":"female"}`,
+	obs("so1", "sp1", "laboratory", "2339-0", "2024-03-01T10:00:00Z", "final"),
+	obs("so2", "sp1", "vital-signs", "8867-4", "2024-03-05T10:00:00Z", "final"),
+	obs("so3", "sp1", "laboratory", "718-7", "2023-12-31T23:00:00Z", "amended"),
+	obs("so4", "sp2", "laboratory", "2339-0", "2024-03-01T12:00:00Z", "final"),
+	`{"resourceType":"MedicationRequest","id":"smr1","status":"active","intent":"order","medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/sp1"}}`,
+	`{"resourceType":"MedicationRequest","id":"smr2","status":"active","intent":"plan","medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/sp1"}}`,
+	`{"resourceType":"MedicationRequest","id":"smr3","status":"active","intent":"proposal","medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/sp1"}}`,
+	`{"resourceType":"Condition","id":"sc1","subject":{"reference":"Patient/sp2"},"code":{"text":"x"},"onsetDateTime":"2020-05"}`,
+}
+
+func obs(id, patient, category, code, when, status string) string {
+	return fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":%q,
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":%q}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":%q}]},"subject":{"reference":"Patient/%s"},"effectiveDateTime":%q}`,
+		id, status, category, code, patient, when)
+}
+
+func loadFixtures(t *testing.T, s *server) {
+	t.Helper()
+	for _, f := range searchFixtures {
+		typ := strings.Split(strings.Split(f, `"resourceType":"`)[1], `"`)[0]
+		id := strings.Split(strings.Split(f, `"id":"`)[1], `"`)[0]
+		expect(t, s.do("PUT", typ+"/"+id, f), http.StatusCreated)
+	}
+}
+
+// ids runs a search and returns the ids of its match entries, following
+// next links, in order.
+func ids(t *testing.T, s *server, query string) []string {
+	t.Helper()
+	var out []string
+	next := query
+	for pages := 0; next != "" && pages < 50; pages++ {
+		b := expect(t, s.do("GET", next, nil), http.StatusOK)
+		if b["type"] != "searchset" {
+			t.Fatalf("bundle type %v", b["type"])
+		}
+		entries, _ := b["entry"].([]any)
+		for _, e := range entries {
+			e := e.(map[string]any)
+			if e["search"].(map[string]any)["mode"] == "match" {
+				out = append(out, e["resource"].(map[string]any)["id"].(string))
+			}
+		}
+		next = ""
+		for _, l := range b["link"].([]any) {
+			if l.(map[string]any)["relation"] == "next" {
+				next = str(l.(map[string]any)["url"])
+			}
+		}
+	}
+	return out
+}
+
+func TestSearchFindsExactlyTheMatches(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		cases := []struct {
+			query string
+			want  []string
+		}{
+			{"Observation?patient=sp1", []string{"so1", "so2", "so3"}},
+			{"Observation?patient=Patient/sp1", []string{"so1", "so2", "so3"}},
+			{"Observation?patient=sp1&category=laboratory", []string{"so1", "so3"}},
+			{"Observation?patient=sp1&category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory", []string{"so1", "so3"}},
+			{"Observation?patient=sp1&code=http://loinc.org|2339-0", []string{"so1"}},
+			{"Observation?code=2339-0", []string{"so1", "so4"}},
+			{"Observation?patient=sp1&category=laboratory&date=ge2024-01-01", []string{"so1"}},
+			{"Observation?patient=sp1&date=2024-03", []string{"so1", "so2"}},
+			{"Observation?patient=sp1&date=lt2024", []string{"so3"}},
+			{"Observation?patient=sp1&status=final,amended", []string{"so1", "so2", "so3"}},
+			{"Observation?patient=sp1&status:not=final", []string{"so3"}},
+			{"Observation?subject:Patient.name=rennet", []string{"so4"}},
+			{"MedicationRequest?patient=sp1&intent=order,plan", []string{"smr1", "smr2"}},
+			{"Condition?patient=sp2", []string{"sc1"}},
+			{"Patient?name=ren", []string{"sp1", "sp2"}},
+			{"Patient?family=renee", []string{"sp1"}},
+			{"Patient?family:exact=Renée", []string{"sp1"}},
+			{"Patient?family:exact=renee", nil},
+			{"Patient?identifier=urn:mrn|m2", []string{"sp2"}},
+			{"Patient?gender=female&name=smi", []string{"sp3"}},
+			{"Patient?birthdate=1980-06-01", nil},
+			{"Patient?birthdate=1980", []string{"sp2"}},
+			{"Patient?birthdate=ge1975", []string{"sp2"}},
+			{"Patient?birthdate:missing=true", []string{"sp3"}},
+			{"Patient?_id=sp1,sp3", []string{"sp1", "sp3"}},
+		}
+		for _, c := range cases {
+			t.Run(c.query, func(t *testing.T) {
+				got := ids(t, s, c.query)
+				slices.Sort(got)
+				if !slices.Equal(got, c.want) {
+					t.Errorf("got %v, want %v", got, c.want)
+				}
+			})
+		}
+	})
+}
+
+func TestSearchPagingAndCounts(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		all := ids(t, s, "Observation?_count=1")
+		slices.Sort(all)
+		if !slices.Equal(all, []string{"so1", "so2", "so3", "so4"}) {
+			t.Errorf("paging with _count=1 gave %v", all)
+		}
+		b := expect(t, s.do("GET", "Observation?patient=sp1&_summary=count", nil), http.StatusOK)
+		if b["total"] != 3.0 || b["entry"] != nil {
+			t.Errorf("_summary=count: total %v entries %v", b["total"], b["entry"])
+		}
+		b = expect(t, s.do("GET", "Observation?patient=sp1&_total=accurate", nil), http.StatusOK)
+		if b["total"] != 3.0 {
+			t.Errorf("_total=accurate: %v", b["total"])
+		}
+		form := url.Values{"patient": {"sp1"}, "category": {"laboratory"}}
+		r := s.do("POST", "Observation/_search", form.Encode(), "Content-Type: application/x-www-form-urlencoded")
+		post := expect(t, r, http.StatusOK)
+		if n := len(post["entry"].([]any)); n != 2 {
+			t.Errorf("POST _search found %d, want 2", n)
+		}
+	})
+}
+
+func TestSearchErrors(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		for _, q := range []string{"Observation?date=yesterday", "Observation?code:nonsense=1", "Observation?_count=5001",
+			"Observation?_sort=nope", "Observation?patient=Practitioner/1", "Observation?_cursor=garbage"} {
+			oo := expectOutcome(t, s.do("GET", q, nil), http.StatusBadRequest)
+			if q != "Observation?_cursor=garbage" && !strings.Contains(string(mustJSON(t, oo)), "expression") {
+				t.Errorf("%s: the OperationOutcome does not name the parameter: %v", q, oo)
+			}
+		}
+		b := expect(t, s.do("GET", "Patient?foo=bar&gender=male", nil), http.StatusOK)
+		var modes []string
+		for _, e := range b["entry"].([]any) {
+			modes = append(modes, e.(map[string]any)["search"].(map[string]any)["mode"].(string))
+		}
+		if !slices.Equal(modes, []string{"match", "outcome"}) {
+			t.Errorf("unknown parameter: entry modes %v", modes)
+		}
+		if self := str(b["link"].([]any)[0].(map[string]any)["url"]); strings.Contains(self, "foo") {
+			t.Errorf("self link shows an ignored parameter: %s", self)
+		}
+		expectOutcome(t, s.do("GET", "Patient?foo=bar", nil, "Prefer: handling=strict"), http.StatusBadRequest)
+	})
+}
