@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // searchFixtures are small resources whose search results are known by
@@ -165,4 +166,27 @@ func TestSearchErrors(t *testing.T) {
 		}
 		expectOutcome(t, s.do("GET", "Patient?foo=bar", nil, "Prefer: handling=strict"), http.StatusBadRequest)
 	})
+}
+
+func TestSearchSort(t *testing.T) {
+	s := start(t, "")
+	loadFixtures(t, s)
+	cases := map[string][]string{
+		"Observation?patient=sp1&_sort=-date":         {"so2", "so1", "so3"},
+		"Observation?patient=sp1&_sort=date":          {"so3", "so1", "so2"},
+		"Patient?_sort=family,_id":                    {"sp1", "sp2", "sp3"},
+		"Observation?patient=sp1&_sort=date&_count=1": {"so3", "so1", "so2"},
+	}
+	for q, want := range cases {
+		if got := ids(t, s, q); !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", q, got, want)
+		}
+	}
+	// Versions written within one millisecond tie on _lastUpdated; a later
+	// update is newest.
+	time.Sleep(2 * time.Millisecond)
+	expect(t, s.do("PUT", "Observation/so2", obs("so2", "sp1", "vital-signs", "8867-4", "2024-03-05T10:00:00Z", "final")), http.StatusOK)
+	if got := ids(t, s, "Observation?patient=sp1&_sort=-_lastUpdated"); len(got) != 3 || got[0] != "so2" {
+		t.Errorf("_sort=-_lastUpdated: got %v, want so2 first", got)
+	}
 }
