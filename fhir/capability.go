@@ -30,6 +30,8 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		ConditionalDelete string        `json:"conditionalDelete"`
 		SupportedProfile  []string      `json:"supportedProfile,omitempty"`
 		SearchParam       []searchParam `json:"searchParam,omitempty"`
+		SearchInclude     []string      `json:"searchInclude,omitempty"`
+		SearchRevInclude  []string      `json:"searchRevInclude,omitempty"`
 	}
 	var resources []resource
 	for _, t := range schema.R4().ResourceTypes {
@@ -43,6 +45,9 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 			ConditionalDelete: "not-supported",
 			SupportedProfile:  usCoreProfiles(t),
 			SearchParam:       searchParams(t),
+			SearchInclude:     includes(t, false),
+			SearchRevInclude:  includes(t, true),
+			ConditionalCreate: true,
 		})
 	}
 	cs := map[string]any{
@@ -106,6 +111,24 @@ func searchParams(typ string) []searchParam {
 			continue
 		}
 		out = append(out, searchParam{Name: p.Code, Definition: p.URL, Type: string(p.Type)})
+	}
+	return out
+}
+
+// includes lists the _include (or _revinclude) values US Core names for
+// typ; any reference parameter works, these are the ones to advertise.
+func includes(typ string, rev bool) []string {
+	r := schema.Search().Resource(typ)
+	if r == nil {
+		return nil
+	}
+	list := r.Includes
+	if rev {
+		list = r.RevIncludes
+	}
+	var out []string
+	for _, in := range list {
+		out = append(out, in.Value)
 	}
 	return out
 }

@@ -3,11 +3,13 @@ package fhir
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/fhir/resource"
+	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
 	"github.com/fhirgraph/fhirgraph/store"
 	"github.com/google/uuid"
@@ -59,10 +61,20 @@ func (s *server) vread(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
-	if r.Header.Get("If-None-Exist") != "" {
-		return errorf(http.StatusBadRequest, "not-supported", "conditional create (If-None-Exist) is not supported")
-	}
 	typ := r.PathValue("type")
+	if cond := r.Header.Get("If-None-Exist"); cond != "" {
+		existing, err := s.conditionalMatch(r, typ, cond)
+		if err != nil {
+			return err
+		}
+		if existing != nil {
+			// A match exists: the create is not performed (FHIR R4 http.html#ccreate).
+			setVersionHeaders(w, *existing)
+			w.Header().Set("Location", s.baseURL(r)+"/"+existing.Type+"/"+existing.ID+"/_history/"+strconv.FormatInt(existing.VersionID, 10))
+			writeBody(w, r, http.StatusOK, existing.Body)
+			return nil
+		}
+	}
 	obj, err := s.readResourceBody(w, r)
 	if err != nil {
 		return err
@@ -212,4 +224,37 @@ func preferReturn(r *http.Request) string {
 		}
 	}
 	return "representation"
+}
+
+// conditionalMatch runs the search of a conditional create through the
+// search engine: nil when nothing matches, the one match, or 412 when the
+// criteria are not selective enough.
+func (s *server) conditionalMatch(r *http.Request, typ, criteria string) (*store.Resource, error) {
+	params, err := url.ParseQuery(strings.TrimPrefix(criteria, "?"))
+	if err != nil || len(params) == 0 {
+		return nil, errorf(http.StatusBadRequest, "invalid", "If-None-Exist must be search parameters, e.g. identifier=urn:mrn|123")
+	}
+	compiled, err := search.Compile(typ, params, search.Options{Strict: true, BaseURL: s.baseURL(r)})
+	var pe *search.ParamError
+	if errors.As(err, &pe) {
+		fe := errorf(http.StatusBadRequest, "invalid", "If-None-Exist: %s", pe.Error())
+		fe.Issues[0].Expression = []string{pe.Param}
+		return nil, fe
+	}
+	if err != nil {
+		return nil, err
+	}
+	q := compiled.Query
+	q.Count, q.Cursor, q.Total, q.CountOnly = 2, "", false, false
+	page, err := s.store.Search(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	switch len(page.Resources) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &page.Resources[0], nil
+	}
+	return nil, errorf(http.StatusPreconditionFailed, "multiple-matches", "If-None-Exist matches more than one %s", typ)
 }

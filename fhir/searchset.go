@@ -68,6 +68,13 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 	for _, res := range page.Resources {
 		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: json.RawMessage(res.Body), Search: &entrySearch{Mode: "match"}})
 	}
+	included, err := s.included(r, compiled, page.Resources)
+	if err != nil {
+		return err
+	}
+	for _, res := range included {
+		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: json.RawMessage(res.Body), Search: &entrySearch{Mode: "include"}})
+	}
 	if len(compiled.Ignored) > 0 {
 		oo, _ := json.Marshal(outcome([]Issue{{Severity: "warning", Code: "not-supported",
 			Diagnostics: fmt.Sprintf("unknown search parameters ignored: %s", strings.Join(compiled.Ignored, ", "))}}))
@@ -75,6 +82,57 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, r, http.StatusOK, b)
 	return nil
+}
+
+// included resolves _include and _revinclude for a page: the resources the
+// matches point at, and those pointing at the matches, each once and never
+// a match again.
+func (s *server) included(r *http.Request, compiled *search.Search, matches []store.Resource) ([]store.Resource, error) {
+	seen := map[string]bool{}
+	for _, m := range matches {
+		seen[m.Type+"/"+m.ID] = true
+	}
+	var out []store.Resource
+	add := func(res store.Resource) {
+		if key := res.Type + "/" + res.ID; !seen[key] {
+			seen[key] = true
+			out = append(out, res)
+		}
+	}
+	for _, in := range compiled.Includes {
+		for _, m := range matches {
+			for _, ref := range in.References(m.Body) {
+				if seen[ref] {
+					continue
+				}
+				typ, id, _ := strings.Cut(ref, "/")
+				res, err := s.store.Read(r.Context(), typ, id)
+				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrGone) {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				add(res)
+			}
+		}
+	}
+	if len(compiled.RevIncludes) > 0 && len(matches) > 0 {
+		refs := make([]string, len(matches))
+		for i, m := range matches {
+			refs[i] = m.Type + "/" + m.ID
+		}
+		for _, in := range compiled.RevIncludes {
+			page, err := s.store.Search(r.Context(), in.RevQuery(refs, store.MaxPageSize))
+			if err != nil {
+				return nil, err
+			}
+			for _, res := range page.Resources {
+				add(res)
+			}
+		}
+	}
+	return out, nil
 }
 
 func searchURL(base, typ string, q url.Values) string {

@@ -195,7 +195,8 @@ func TestClientErrors(t *testing.T) {
 			{"bad _since", "GET", "Patient/_history?_since=yesterday", "", nil, 400, ""},
 			{"bad _count", "GET", "_history?_count=-1", "", nil, 400, ""},
 			{"no such endpoint", "GET", "Patient/" + id + "/foo/bar", "", nil, 404, ""},
-			{"conditional create", "POST", "Patient", patient("X"), []string{"If-None-Exist: identifier=x"}, 400, ""},
+			{"conditional create on an unknown parameter", "POST", "Patient", patient("X"), []string{"If-None-Exist: nonsense=x"}, 400, "nonsense"},
+			{"conditional create with a malformed value", "POST", "Patient", patient("X"), []string{"If-None-Exist: birthdate=someday"}, 400, "birthdate"},
 		}
 		before := systemVersions(t, s)
 		for _, c := range cases {

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,6 +24,9 @@ var searchFixtures = []string{
 	`{"resourceType":"MedicationRequest","id":"smr1","status":"active","intent":"order","medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/sp1"}}`,
 	`{"resourceType":"MedicationRequest","id":"smr2","status":"active","intent":"plan","medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/sp1"}}`,
 	`{"resourceType":"MedicationRequest","id":"smr3","status":"active","intent":"proposal","medicationCodeableConcept":{"text":"x"},"subject":{"reference":"Patient/sp1"}}`,
+	`{"resourceType":"Medication","id":"sm1","code":{"text":"oxaliplatin"}}`,
+	`{"resourceType":"MedicationRequest","id":"smr4","status":"active","intent":"order","medicationReference":{"reference":"Medication/sm1"},"subject":{"reference":"Patient/sp2"}}`,
+	`{"resourceType":"Provenance","id":"sprov1","target":[{"reference":"Observation/so1"}],"recorded":"2024-03-01T10:00:00Z","agent":[{"who":{"display":"Dr A"}}]}`,
 	`{"resourceType":"Condition","id":"sc1","subject":{"reference":"Patient/sp2"},"code":{"text":"x"},"onsetDateTime":"2020-05"}`,
 }
 
@@ -189,4 +193,51 @@ func TestSearchSort(t *testing.T) {
 	if got := ids(t, s, "Observation?patient=sp1&_sort=-_lastUpdated"); len(got) != 3 || got[0] != "so2" {
 		t.Errorf("_sort=-_lastUpdated: got %v, want so2 first", got)
 	}
+}
+
+func TestSearchIncludes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		modes := func(query string) map[string]string {
+			b := expect(t, s.do("GET", query, nil), http.StatusOK)
+			out := map[string]string{}
+			for _, e := range b["entry"].([]any) {
+				e := e.(map[string]any)
+				out[e["resource"].(map[string]any)["id"].(string)] = e["search"].(map[string]any)["mode"].(string)
+			}
+			return out
+		}
+		got := modes("MedicationRequest?patient=sp2&_include=MedicationRequest:medication")
+		if want := map[string]string{"smr4": "match", "sm1": "include"}; !maps.Equal(got, want) {
+			t.Errorf("_include: %v, want %v", got, want)
+		}
+		got = modes("Observation?patient=sp1&_revinclude=Provenance:target")
+		if want := map[string]string{"so1": "match", "so2": "match", "so3": "match", "sprov1": "include"}; !maps.Equal(got, want) {
+			t.Errorf("_revinclude: %v, want %v", got, want)
+		}
+		got = modes("Observation?patient=sp2&_revinclude=Provenance:target")
+		if want := map[string]string{"so4": "match"}; !maps.Equal(got, want) {
+			t.Errorf("_revinclude of unrelated matches: %v, want %v", got, want)
+		}
+		for _, q := range []string{"Observation?_include=Observation:nonsense", "Observation?_include=Patient:organization",
+			"Observation?_revinclude=Provenance", "Observation?_include=Observation:subject:Organization"} {
+			expectOutcome(t, s.do("GET", q, nil), http.StatusBadRequest)
+		}
+	})
+}
+
+func TestConditionalCreate(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		body := patient("Cond", `,"identifier":[{"system":"urn:mrn","value":"c1"}]`)
+		first := s.do("POST", "Patient", body, "If-None-Exist: identifier=urn:mrn|c1")
+		created := expect(t, first, http.StatusCreated)
+		again := expect(t, s.do("POST", "Patient", body, "If-None-Exist: identifier=urn:mrn|c1"), http.StatusOK)
+		if again["id"] != created["id"] {
+			t.Errorf("second conditional create made %v, want the existing %v", again["id"], created["id"])
+		}
+		expect(t, s.do("POST", "Patient", patient("Cond2", `,"identifier":[{"system":"urn:mrn","value":"c1"}]`)), http.StatusCreated)
+		expectOutcome(t, s.do("POST", "Patient", body, "If-None-Exist: identifier=urn:mrn|c1"), http.StatusPreconditionFailed)
+	})
 }

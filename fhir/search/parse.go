@@ -19,6 +19,8 @@ type Search struct {
 	// link; Ignored names those that did not (unknown parameters).
 	Used    url.Values
 	Ignored []string
+	// Includes and RevIncludes are the _include and _revinclude values.
+	Includes, RevIncludes []Include
 }
 
 // ParamError is a malformed search parameter: the answer is 400 naming it.
@@ -327,6 +329,16 @@ func (s *Search) result(key, value string) error {
 		s.Query.Count = n
 	case "_cursor":
 		s.Query.Cursor = value
+	case "_include", "_revinclude":
+		in, err := ParseInclude(s.Query.Type, key, value, key == "_revinclude")
+		if err != nil {
+			return err
+		}
+		if key == "_include" {
+			s.Includes = append(s.Includes, in)
+		} else {
+			s.RevIncludes = append(s.RevIncludes, in)
+		}
 	case "_total":
 		switch value {
 		case "accurate", "estimate":
