@@ -168,3 +168,58 @@ func BenchmarkReadByID(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSearch measures US Core search forms over HTTP (first page,
+// _count=50) against `seed --patients N` data, one client, reporting the
+// median and p99 latency. FHIRGRAPH_BENCH_PATIENTS sets N (default 100).
+func BenchmarkSearch(b *testing.B) {
+	patients := 100
+	if s := os.Getenv("FHIRGRAPH_BENCH_PATIENTS"); s != "" {
+		patients, _ = strconv.Atoi(s)
+	}
+	src, _ := seedFiles(b, patients)
+	dir := b.TempDir()
+	var out syncBuffer
+	if err := app.Run(context.Background(), []string{"import", "--data", dir, "--log-level", "error", src}, noEnv, &out, &out); err != nil {
+		b.Fatalf("import: %v\n%s", err, out.String())
+	}
+	s := start(b, dir)
+	var p struct {
+		Name       []struct{ Family string }
+		Identifier []struct{ System, Value string }
+	}
+	json.Unmarshal(s.do("GET", "Patient/p0042", nil).body, &p)
+	forms := []string{
+		"Observation?patient=p0042&category=laboratory",
+		"Observation?patient=p0042&code=http://loinc.org|8867-4",
+		"Observation?patient=p0042&category=vital-signs&date=ge2024-01-01",
+		"Condition?patient=p0042",
+		"MedicationRequest?patient=p0042&intent=order,plan",
+		"Encounter?patient=p0042",
+		"Procedure?patient=p0042&date=ge2020",
+		"Patient?name=" + p.Name[0].Family,
+		"Patient?identifier=" + p.Identifier[0].System + "|" + p.Identifier[0].Value,
+	}
+	client := &http.Client{}
+	for _, form := range forms {
+		b.Run(form, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				t0 := time.Now()
+				resp, err := client.Get(s.base + "/" + form + "&_count=50")
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(t0))
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
