@@ -50,6 +50,17 @@ var resultParams = map[string]bool{
 // DefaultCount is the page size when _count is absent.
 const DefaultCount = 50
 
+// maxAlternatives bounds the comma-separated values of one parameter, so no
+// request can build a query beyond what the engines accept.
+const maxAlternatives = 500
+
+// maxClauses bounds the parameters one search combines (AND), and
+// maxIncludes its _include and _revinclude values.
+const (
+	maxClauses  = 64
+	maxIncludes = 16
+)
+
 // Compile turns the query parameters of a search on typ into a plan.
 func Compile(typ string, params url.Values, opts Options) (*Search, error) {
 	s := &Search{Query: store.Query{Type: typ, Count: DefaultCount}, Used: url.Values{}}
@@ -69,6 +80,9 @@ func Compile(typ string, params url.Values, opts Options) (*Search, error) {
 			}
 		}
 	}
+	if len(s.Query.Where) > maxClauses {
+		return nil, &ParamError{Param: keys[len(keys)-1], Msg: fmt.Sprintf("a search may combine at most %d parameters", maxClauses)}
+	}
 	return s, nil
 }
 
@@ -84,6 +98,9 @@ func (s *Search) add(typ, key, value string, opts Options) (bool, error) {
 	switch code {
 	case "_id":
 		ids := splitOr(value)
+		if len(ids) > maxAlternatives {
+			return false, &ParamError{Param: key, Msg: fmt.Sprintf("at most %d values", maxAlternatives)}
+		}
 		if s.Query.IDs != nil {
 			ids = intersect(s.Query.IDs, ids)
 			if len(ids) == 0 {
@@ -133,8 +150,12 @@ func predicates(p *schema.SearchParam, key, modifier, value string, opts Options
 	if modifier != "" && !modifierAllowed(p, modifier) {
 		return nil, &ParamError{Param: key, Msg: fmt.Sprintf("modifier :%s is not allowed on this %s parameter", modifier, p.Type)}
 	}
+	values := splitOr(value)
+	if len(values) > maxAlternatives {
+		return nil, &ParamError{Param: key, Msg: fmt.Sprintf("at most %d values", maxAlternatives)}
+	}
 	var clause store.Clause
-	for _, v := range splitOr(value) {
+	for _, v := range values {
 		if v == "" {
 			return nil, &ParamError{Param: key, Msg: "empty value"}
 		}
@@ -333,6 +354,9 @@ func (s *Search) result(key, value string) error {
 		in, err := ParseInclude(s.Query.Type, key, value, key == "_revinclude")
 		if err != nil {
 			return err
+		}
+		if len(s.Includes)+len(s.RevIncludes) >= maxIncludes {
+			return &ParamError{Param: key, Msg: fmt.Sprintf("at most %d _include and _revinclude values", maxIncludes)}
 		}
 		if key == "_include" {
 			s.Includes = append(s.Includes, in)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fhirgraph/fhirgraph/store"
@@ -112,6 +113,10 @@ func TestCompileRejectsMalformedValues(t *testing.T) {
 		{"Observation", "subject.nonsense=x", "subject.nonsense"},
 		{"Observation", "status:missing=maybe", "status:missing"},
 		{"Patient", "_lastUpdated=soon", "_lastUpdated"},
+		{"Patient", "_id=" + strings.Repeat("a,", 600) + "a", "_id"},
+		{"Patient", "gender=" + strings.Repeat("a,", 600) + "a", "gender"},
+		{"Patient", strings.Repeat("gender=a&", 70) + "gender=a", "gender"},
+		{"Observation", strings.Repeat("_include=Observation:subject&", 17) + "x=1", "_include"},
 	}
 	for _, c := range cases {
 		t.Run(c.query, func(t *testing.T) {
