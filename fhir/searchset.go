@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +41,15 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.store.Search(r.Context(), compiled.Query)
+	// No search may run without bound: past the limit it is abandoned with
+	// an OperationOutcome rather than left to hold a connection.
+	ctx, cancel := context.WithTimeout(r.Context(), s.searchTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+	page, err := s.store.Search(ctx, compiled.Query)
+	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil {
+		return errorf(http.StatusServiceUnavailable, "too-costly", "the search did not finish within %s: narrow it (for example by patient)", s.searchTimeout)
+	}
 	if errors.Is(err, store.ErrInvalid) {
 		return errorf(http.StatusBadRequest, "invalid", "%v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/store"
@@ -31,7 +32,12 @@ type Config struct {
 	Logger       *slog.Logger
 	// Version is the software version reported in the CapabilityStatement.
 	Version string
+	// SearchTimeout bounds one search (default DefaultSearchTimeout).
+	SearchTimeout time.Duration
 }
+
+// DefaultSearchTimeout bounds a search unless Config says otherwise.
+const DefaultSearchTimeout = 10 * time.Second
 
 type server struct {
 	store   store.Store
@@ -39,6 +45,8 @@ type server struct {
 	maxBody int64
 	log     *slog.Logger
 	version string
+
+	searchTimeout time.Duration
 }
 
 // NewHandler returns the FHIR API, to be mounted at /fhir/.
@@ -52,6 +60,10 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if s.version == "" {
 		s.version = "dev"
+	}
+	s.searchTimeout = cfg.SearchTimeout
+	if s.searchTimeout <= 0 {
+		s.searchTimeout = DefaultSearchTimeout
 	}
 	return s.routes()
 }

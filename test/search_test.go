@@ -241,3 +241,13 @@ func TestConditionalCreate(t *testing.T) {
 		expectOutcome(t, s.do("POST", "Patient", body, "If-None-Exist: identifier=urn:mrn|c1"), http.StatusPreconditionFailed)
 	})
 }
+
+func TestSearchTimeLimit(t *testing.T) {
+	s := start(t, "", "--search-timeout", "1ns")
+	loadFixtures(t, s)
+	oo := expectOutcome(t, s.do("GET", "Patient?name=ren", nil), http.StatusServiceUnavailable)
+	if !strings.Contains(string(mustJSON(t, oo)), "too-costly") {
+		t.Errorf("timeout outcome: %v", oo)
+	}
+	expect(t, s.do("GET", "Patient/sp1", nil), http.StatusOK)
+}

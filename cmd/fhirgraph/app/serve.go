@@ -29,6 +29,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", envOr(e, "FHIRGRAPH_ADDR", ":8080"), "listen address (env FHIRGRAPH_ADDR)")
 	baseURL := fs.String("base-url", e.getenv("FHIRGRAPH_BASE_URL"), "public URL of the server, e.g. https://fhir.example.org (env FHIRGRAPH_BASE_URL; default: from each request)")
 	maxBody := fs.Int64("max-body", fhir.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
+	searchTimeout := fs.Duration("search-timeout", fhir.DefaultSearchTimeout, "longest a search may run before it is abandoned")
 	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
 	dev := fs.Bool("dev", false, "development mode")
 	if err := fs.Parse(args); err != nil {
@@ -66,7 +67,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}
 	root := rootURL(*baseURL, ln.Addr())
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: strings.TrimSuffix(*baseURL, "/") + pathIf(*baseURL, "/fhir"), MaxBodyBytes: *maxBody, Logger: log, Version: version}))
+	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: strings.TrimSuffix(*baseURL, "/") + pathIf(*baseURL, "/fhir"), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	kind := sf.kind(e)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
