@@ -251,3 +251,28 @@ func TestSearchTimeLimit(t *testing.T) {
 	}
 	expect(t, s.do("GET", "Patient/sp1", nil), http.StatusOK)
 }
+
+func TestSearchReverseChain(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		cases := map[string][]string{
+			"Patient?_has:Observation:patient:code=2339-0":             {"sp1", "sp2"},
+			"Patient?_has:Observation:patient:code=718-7":              {"sp1"},
+			"Patient?_has:Observation:patient:category=vital-signs":    {"sp1"},
+			"Patient?_has:Condition:patient:onset-date=2020":           {"sp2"},
+			"Patient?_has:Observation:patient:code=nothing":            nil,
+			"Patient?gender=male&_has:Observation:patient:code=2339-0": {"sp2"},
+		}
+		for q, want := range cases {
+			got := ids(t, s, q)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: got %v, want %v", q, got, want)
+			}
+		}
+		for _, q := range []string{"Patient?_has:Observation:code:status=final", "Patient?_has:Observation=x", "Patient?_has:Observation:patient:nonsense=1"} {
+			expectOutcome(t, s.do("GET", q, nil), http.StatusBadRequest)
+		}
+	})
+}

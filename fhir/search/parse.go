@@ -91,6 +91,9 @@ func (s *Search) add(typ, key, value string, opts Options) (bool, error) {
 	if resultParams[key] {
 		return true, s.result(key, value)
 	}
+	if strings.HasPrefix(key, "_has:") {
+		return true, s.has(typ, key, value, opts)
+	}
 	code, modifier, _ := strings.Cut(key, ":")
 	if chain := strings.IndexByte(key, '.'); chain > 0 {
 		return s.chain(typ, key, value, opts)
@@ -331,6 +334,31 @@ func (s *Search) chain(typ, key, value string, opts Options) (bool, error) {
 	}
 	s.Query.Where = append(s.Query.Where, clause)
 	return true, nil
+}
+
+// has compiles _has:Type:param:child=value (reverse chaining, one level):
+// resources that a Type matching child=value points at through param.
+func (s *Search) has(typ, key, value string, opts Options) error {
+	parts := strings.SplitN(key, ":", 4)
+	if len(parts) != 4 || parts[1] == "" || parts[2] == "" || parts[3] == "" {
+		return &ParamError{Param: key, Msg: "expected _has:Type:reference-parameter:parameter=value"}
+	}
+	source, ref, child := parts[1], parts[2], parts[3]
+	p := lookup(source, ref)
+	if p == nil || p.Type != schema.ParamReference || !slices.Contains(p.Targets, typ) {
+		return &ParamError{Param: key, Msg: fmt.Sprintf("%s is not a reference parameter of %s pointing at %s", ref, source, typ)}
+	}
+	if strings.HasPrefix(child, "_has:") {
+		return &ParamError{Param: key, Msg: "_has is supported one level deep"}
+	}
+	sub, err := Compile(source, url.Values{child: {value}}, Options{Strict: true, BaseURL: opts.BaseURL})
+	if err != nil {
+		return &ParamError{Param: key, Msg: err.Error()}
+	}
+	q := sub.Query
+	q.Count = 0
+	s.Query.Where = append(s.Query.Where, store.Clause{{Has: &store.ReverseChain{Query: &q, Param: ref}}})
+	return nil
 }
 
 // result applies a result parameter.
