@@ -216,14 +216,23 @@ func setVersionHeaders(w http.ResponseWriter, res store.Resource) {
 
 // preferReturn is the return= preference of the Prefer header.
 func preferReturn(r *http.Request) string {
+	if v := prefer(r, "return"); v != "" {
+		return v
+	}
+	return "representation"
+}
+
+// prefer returns the value of one preference of the Prefer header
+// (RFC 7240), "" when absent.
+func prefer(r *http.Request, name string) string {
 	for _, h := range r.Header.Values("Prefer") {
 		for _, p := range strings.Split(h, ",") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "return="); ok {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(p), name+"="); ok {
 				return strings.Trim(v, `"`)
 			}
 		}
 	}
-	return "representation"
+	return ""
 }
 
 // conditionalMatch runs the search of a conditional create through the

@@ -164,16 +164,7 @@ func readSearchForm(w http.ResponseWriter, r *http.Request) (url.Values, error) 
 }
 
 // preferStrict reports Prefer: handling=strict.
-func preferStrict(r *http.Request) bool {
-	for _, h := range r.Header.Values("Prefer") {
-		for _, p := range strings.Split(h, ",") {
-			if strings.TrimSpace(p) == "handling=strict" {
-				return true
-			}
-		}
-	}
-	return false
-}
+func preferStrict(r *http.Request) bool { return prefer(r, "handling") == "strict" }
 
 type entrySearch struct {
 	Mode string `json:"mode"`

@@ -75,31 +75,47 @@ func Index(obj *fhirjson.Object) []store.IndexValue {
 	}
 	x := extractor{out: make([]store.IndexValue, 0, 64)}
 	for _, p := range params {
-		nodes, err := p.expr.Eval(obj)
-		if err != nil {
-			continue // a shape the expression cannot take (validated data rarely has one)
-		}
-		x.param = p.code
-		for _, n := range nodes {
-			switch p.typ {
-			case schema.ParamToken:
-				x.token(n)
-			case schema.ParamString:
-				x.string(n)
-			case schema.ParamReference:
-				x.reference(n)
-			case schema.ParamDate:
-				x.date(n)
-			case schema.ParamNumber:
-				x.number(n)
-			case schema.ParamQuantity:
-				x.quantity(n)
-			case schema.ParamURI:
-				x.uri(n)
-			}
+		x.eval(p, obj)
+	}
+	return dedupe(x.out)
+}
+
+// IndexParam computes the index values of one parameter of a resource.
+func IndexParam(obj *fhirjson.Object, code string) []store.IndexValue {
+	var x extractor
+	for _, p := range paramsByType()[obj.String("resourceType")] {
+		if p.code == code {
+			x.eval(p, obj)
 		}
 	}
 	return dedupe(x.out)
+}
+
+// eval adds the entries of one parameter.
+func (x *extractor) eval(p compiled, obj *fhirjson.Object) {
+	nodes, err := p.expr.Eval(obj)
+	if err != nil {
+		return // a shape the expression cannot take (validated data rarely has one)
+	}
+	x.param = p.code
+	for _, n := range nodes {
+		switch p.typ {
+		case schema.ParamToken:
+			x.token(n)
+		case schema.ParamString:
+			x.string(n)
+		case schema.ParamReference:
+			x.reference(n)
+		case schema.ParamDate:
+			x.date(n)
+		case schema.ParamNumber:
+			x.number(n)
+		case schema.ParamQuantity:
+			x.quantity(n)
+		case schema.ParamURI:
+			x.uri(n)
+		}
+	}
 }
 
 type extractor struct {

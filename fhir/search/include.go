@@ -52,7 +52,7 @@ func (in Include) References(body []byte) []string {
 		return nil
 	}
 	var out []string
-	for _, v := range Index(obj) {
+	for _, v := range IndexParam(obj, in.Param) {
 		if v.Param != in.Param || !strings.Contains(v.Value, "/") || strings.Contains(v.Value, "://") {
 			continue
 		}
