@@ -14,6 +14,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("/fhir/{type}/_search", s.handle(s.withType(methods(s.search, http.MethodPost))))
 	mux.Handle("/fhir/{type}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
 	mux.Handle("/fhir/{type}/{id}", s.handle(s.withType(s.instanceLevel)))
+	mux.Handle("/fhir/{type}/{id}/{ctype}", s.handle(s.withType(methods(s.compartmentSearch, http.MethodGet, http.MethodHead))))
 	mux.Handle("/fhir/{type}/{id}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
 	mux.Handle("/fhir/{type}/{id}/_history/{vid}", s.handle(s.withType(methods(s.vread, http.MethodGet, http.MethodHead))))
 	mux.Handle("/fhir/", s.handle(func(w http.ResponseWriter, r *http.Request) error {

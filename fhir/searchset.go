@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fhirgraph/fhirgraph/fhir/search"
+	"github.com/fhirgraph/fhirgraph/fhir/validate"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -20,7 +21,24 @@ const maxSearchForm = 1 << 20
 // parameters are compiled into one store query and the page comes back as
 // a searchset Bundle.
 func (s *server) search(w http.ResponseWriter, r *http.Request) error {
-	typ := r.PathValue("type")
+	return s.searchIn(w, r, r.PathValue("type"), "")
+}
+
+// compartmentSearch serves GET /fhir/Patient/{id}/{ctype}: a search of
+// ctype within one patient's compartment.
+func (s *server) compartmentSearch(w http.ResponseWriter, r *http.Request) error {
+	if r.PathValue("type") != "Patient" {
+		return errorf(http.StatusNotFound, "not-supported", "compartment search is supported for the Patient compartment only")
+	}
+	ctype := r.PathValue("ctype")
+	if !validate.IsResourceType(ctype) {
+		return errorf(http.StatusNotFound, "not-supported", "unknown resource type %q", ctype)
+	}
+	return s.searchIn(w, r, ctype, "Patient/"+r.PathValue("id"))
+}
+
+// searchIn runs a search of typ, within compartment when it is set.
+func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartment string) error {
 	params := r.URL.Query()
 	if r.Method == http.MethodPost {
 		form, err := readSearchForm(w, r)
@@ -40,6 +58,9 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if compartment != "" {
+		compiled.Query.Compartments = []string{compartment}
 	}
 	// No search may run without bound: past the limit it is abandoned with
 	// an OperationOutcome rather than left to hold a connection.
@@ -63,7 +84,11 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 		b.Total = &total
 	}
 	self := compiled.Used
-	b.Link = append(b.Link, link{Relation: "self", URL: searchURL(base, typ, self)})
+	path := typ
+	if compartment != "" {
+		path = compartment + "/" + typ
+	}
+	b.Link = append(b.Link, link{Relation: "self", URL: searchURL(base, path, self)})
 	if page.Next != "" {
 		next := url.Values{}
 		for k, v := range self {
@@ -72,7 +97,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		next.Set("_cursor", page.Next)
-		b.Link = append(b.Link, link{Relation: "next", URL: searchURL(base, typ, next)})
+		b.Link = append(b.Link, link{Relation: "next", URL: searchURL(base, path, next)})
 	}
 	for _, res := range page.Resources {
 		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: json.RawMessage(res.Body), Search: &entrySearch{Mode: "match"}})

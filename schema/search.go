@@ -130,6 +130,11 @@ type SearchResource struct {
 	// Params is every parameter of the type, sorted by code: R4's, US
 	// Core's in place of R4's with the same code, and the common ones.
 	Params []SearchParam `json:"params"`
+	// PatientCompartment names the parameters whose references put a
+	// resource of this type in a patient's compartment (R4's Patient
+	// CompartmentDefinition); Patient's own is "link", and a Patient is
+	// always in its own compartment.
+	PatientCompartment []string `json:"patientCompartment"`
 
 	byCode map[string]*SearchParam
 }

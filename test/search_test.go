@@ -276,3 +276,28 @@ func TestSearchReverseChain(t *testing.T) {
 		}
 	})
 }
+
+func TestCompartmentSearch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		cases := map[string][]string{
+			"Patient/sp1/Observation":                     {"so1", "so2", "so3"},
+			"Patient/sp1/Observation?category=laboratory": {"so1", "so3"},
+			"Patient/sp2/Observation":                     {"so4"},
+			"Patient/sp2/MedicationRequest":               {"smr4"},
+			"Patient/sp3/Observation":                     nil,
+			"Patient/sp1/Practitioner":                    nil,
+		}
+		for q, want := range cases {
+			got := ids(t, s, q)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: got %v, want %v", q, got, want)
+			}
+		}
+		expectOutcome(t, s.do("GET", "Observation/so1/Patient", nil), http.StatusNotFound)
+		expectOutcome(t, s.do("GET", "Patient/sp1/Nonsense", nil), http.StatusNotFound)
+		expectOutcome(t, s.do("GET", "Patient/sp1/Observation?date=bad", nil), http.StatusBadRequest)
+	})
+}

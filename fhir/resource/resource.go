@@ -41,13 +41,15 @@ func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []
 		return store.Write{}, issues
 	}
 	content := fhirjson.Marshal(obj)
+	index := search.Index(obj)
 	return store.Write{
-		Index:   search.Index(obj),
-		Op:      op,
-		Type:    typ,
-		ID:      id,
-		Content: content,
-		Hash:    store.HashContent(content),
+		Index:        index,
+		Compartments: search.PatientCompartments(typ, id, index),
+		Op:           op,
+		Type:         typ,
+		ID:           id,
+		Content:      content,
+		Hash:         store.HashContent(content),
 		Stamp: func(version int64, lastUpdated time.Time) ([]byte, error) {
 			stampMeta(obj, version, lastUpdated)
 			return fhirjson.Marshal(obj), nil

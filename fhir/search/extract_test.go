@@ -179,3 +179,25 @@ func BenchmarkIndex(b *testing.B) {
 	}
 	b.ReportMetric(float64(entriesTotal)/float64(b.N), "entries/resource")
 }
+
+func TestPatientCompartments(t *testing.T) {
+	cases := []struct {
+		name, json string
+		want       []string
+	}{
+		{"observation by subject and performer", `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},
+			"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/d1"},{"reference":"Patient/p2"}]}`, []string{"Patient/p1", "Patient/p2"}},
+		{"a patient is in its own", `{"resourceType":"Patient","id":"p9","link":[{"other":{"reference":"Patient/p8"},"type":"seealso"}]}`, []string{"Patient/p8", "Patient/p9"}},
+		{"practitioner in none", `{"resourceType":"Practitioner","id":"d1","name":[{"family":"X"}]}`, nil},
+		{"group subject is not a patient", `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"subject":{"reference":"Group/g1"}}`, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			obj := mustParse(t, c.json)
+			got := PatientCompartments(obj.String("resourceType"), obj.String("id"), Index(obj))
+			if !slices.Equal(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -66,6 +66,13 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	compartment, err := readPatientCompartment(filepath.Join(*defs, "r4", "profiles-resources.json"))
+	if err != nil {
+		return err
+	}
+	for _, r := range search.resources {
+		r.PatientCompartment = compartment[r.Type]
+	}
 	if err := os.WriteFile(filepath.Join(*out, OutputName), tbl.encode(), 0o644); err != nil {
 		return err
 	}
@@ -126,6 +133,53 @@ func (t typeRef) ext(suffix string) string {
 }
 
 // readBundle returns the StructureDefinitions of one definitions bundle.
+// readPatientCompartment reads R4's Patient CompartmentDefinition: for each
+// resource type, the search parameters whose references put a resource in a
+// patient's compartment.
+func readPatientCompartment(path string) (map[string][]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var bundle struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, e := range bundle.Entry {
+		var head struct {
+			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
+		}
+		if err := json.Unmarshal(e.Resource, &head); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if head.ResourceType != "CompartmentDefinition" || head.ID != "patient" {
+			continue
+		}
+		var cd struct {
+			Resource []struct {
+				Code  string   `json:"code"`
+				Param []string `json:"param"`
+			} `json:"resource"`
+		}
+		if err := json.Unmarshal(e.Resource, &cd); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out := map[string][]string{}
+		for _, r := range cd.Resource {
+			if len(r.Param) > 0 {
+				out[r.Code] = r.Param
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s: no Patient CompartmentDefinition", path)
+}
+
 func readBundle(path string) ([]structureDefinition, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -91,6 +91,9 @@ type resourceOut struct {
 	// Params holds the type's own parameters and those US Core defines for
 	// it under a common code (_id); package schema adds the other common ones.
 	Params []*paramOut
+	// PatientCompartment lists the parameters that put a resource of the
+	// type in a patient's compartment (R4's CompartmentDefinition).
+	PatientCompartment []string
 }
 
 type paramOut struct {

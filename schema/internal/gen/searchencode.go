@@ -32,6 +32,7 @@ func (t *searchTable) encode() []byte {
 		writeField(&b, "includes", r.Includes)
 		writeField(&b, "revIncludes", r.RevIncludes)
 		writeField(&b, "params", r.Params)
+		writeField(&b, "patientCompartment", r.PatientCompartment)
 		b.WriteByte('}')
 		if i < len(t.resources)-1 {
 			b.WriteByte(',')
