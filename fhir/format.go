@@ -108,9 +108,14 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 	}
 }
 
-// writeJSON encodes v and sends it.
+// writeJSON encodes v and sends it. HTML characters stay as they are: links
+// carry & and resources < and >, which FHIR clients expect unescaped.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	body, err := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		body, _ = json.Marshal(outcome([]Issue{{Severity: "fatal", Code: "exception", Diagnostics: "response could not be encoded"}}))
 		status = http.StatusInternalServerError

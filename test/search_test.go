@@ -301,3 +301,12 @@ func TestCompartmentSearch(t *testing.T) {
 		expectOutcome(t, s.do("GET", "Patient/sp1/Observation?date=bad", nil), http.StatusBadRequest)
 	})
 }
+
+func TestSearchLinksAreReadable(t *testing.T) {
+	s := start(t, "")
+	loadFixtures(t, s)
+	r := s.do("GET", "Observation?patient=sp1&_count=1", nil)
+	if strings.Contains(string(r.body), `\u0026`) || !strings.Contains(string(r.body), "&") {
+		t.Errorf("links should carry a plain &: %s", r.body)
+	}
+}
