@@ -62,6 +62,11 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 	if compartment != "" {
 		compiled.Query.Compartments = []string{compartment}
 	}
+	if compiled.Query.Cursor != "" {
+		if compiled.Query.Cursor, err = s.cursors.open(r.Context(), s.store, compiled.Query.Cursor); err != nil {
+			return err
+		}
+	}
 	// No search may run without bound: past the limit it is abandoned with
 	// an OperationOutcome rather than left to hold a connection.
 	ctx, cancel := context.WithTimeout(r.Context(), s.searchTimeout)
@@ -96,7 +101,11 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 				next[k] = v
 			}
 		}
-		next.Set("_cursor", page.Next)
+		signed, err := s.cursors.sign(r.Context(), s.store, page.Next)
+		if err != nil {
+			return err
+		}
+		next.Set("_cursor", signed)
 		b.Link = append(b.Link, link{Relation: "next", URL: searchURL(base, path, next)})
 	}
 	for _, res := range page.Resources {

@@ -47,6 +47,7 @@ type server struct {
 	version string
 
 	searchTimeout time.Duration
+	cursors       cursorSigner
 }
 
 // NewHandler returns the FHIR API, to be mounted at /fhir/.

@@ -310,3 +310,39 @@ func TestSearchLinksAreReadable(t *testing.T) {
 		t.Errorf("links should carry a plain &: %s", r.body)
 	}
 }
+
+// TestSearchLinksAreTamperEvident: a next link works as given, also after a
+// restart, and is refused once edited.
+func TestSearchLinksAreTamperEvident(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		dir := t.TempDir()
+		s := e.start(t, dir)
+		loadFixtures(t, s)
+		b := expect(t, s.do("GET", "Observation?patient=sp1&_count=1", nil), http.StatusOK)
+		var next string
+		for _, l := range b["link"].([]any) {
+			if l.(map[string]any)["relation"] == "next" {
+				next = str(l.(map[string]any)["url"])
+			}
+		}
+		u, err := url.Parse(next)
+		if err != nil || u.Query().Get("_cursor") == "" {
+			t.Fatalf("next link %q", next)
+		}
+		path := "Observation?" + u.RawQuery
+		expect(t, s.do("GET", path, nil), http.StatusOK)
+
+		q := u.Query()
+		c := q.Get("_cursor")
+		tampered := []string{c[:len(c)-1] + string(rune('A'+(c[len(c)-1]+1)%26)), "x" + c, c[:strings.LastIndexByte(c, '.')]}
+		for _, bad := range tampered {
+			q.Set("_cursor", bad)
+			expectOutcome(t, s.do("GET", "Observation?"+q.Encode(), nil), http.StatusBadRequest)
+		}
+		if e.name == "sqlite" {
+			s.stop()
+			s2 := e.start(t, dir)
+			expect(t, s2.do("GET", path, nil), http.StatusOK)
+		}
+	})
+}
