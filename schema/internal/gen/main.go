@@ -47,12 +47,19 @@ func run(args []string, stderr io.Writer) error {
 		return fmt.Errorf("-defs is required")
 	}
 	var sds []structureDefinition
+	var compartment map[string][]string
 	for _, name := range []string{"profiles-types.json", "profiles-resources.json"} {
-		got, err := readBundle(filepath.Join(*defs, "r4", name))
+		got, comp, err := readBundle(filepath.Join(*defs, "r4", name))
 		if err != nil {
 			return err
 		}
 		sds = append(sds, got...)
+		if comp != nil {
+			compartment = comp
+		}
+	}
+	if compartment == nil {
+		return fmt.Errorf("r4/profiles-resources.json: no Patient CompartmentDefinition")
 	}
 	tbl, err := build(sds)
 	if err != nil {
@@ -63,10 +70,6 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	search, err := buildSearch(r4, releases)
-	if err != nil {
-		return err
-	}
-	compartment, err := readPatientCompartment(filepath.Join(*defs, "r4", "profiles-resources.json"))
 	if err != nil {
 		return err
 	}
@@ -132,58 +135,52 @@ func (t typeRef) ext(suffix string) string {
 	return ""
 }
 
-// readBundle returns the StructureDefinitions of one definitions bundle.
-// readPatientCompartment reads R4's Patient CompartmentDefinition: for each
-// resource type, the search parameters whose references put a resource in a
-// patient's compartment.
-func readPatientCompartment(path string) (map[string][]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var bundle struct {
-		Entry []struct {
-			Resource json.RawMessage `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(data, &bundle); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, e := range bundle.Entry {
-		var head struct {
-			ResourceType string `json:"resourceType"`
-			ID           string `json:"id"`
-		}
-		if err := json.Unmarshal(e.Resource, &head); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if head.ResourceType != "CompartmentDefinition" || head.ID != "patient" {
-			continue
-		}
-		var cd struct {
-			Resource []struct {
-				Code  string   `json:"code"`
-				Param []string `json:"param"`
-			} `json:"resource"`
-		}
-		if err := json.Unmarshal(e.Resource, &cd); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out := map[string][]string{}
-		for _, r := range cd.Resource {
-			if len(r.Param) > 0 {
-				out[r.Code] = r.Param
+// readBundle returns the StructureDefinitions of one definitions bundle and,
+// when the bundle holds it, R4's Patient CompartmentDefinition as the
+// search parameters that put each resource type in a patient's compartment.
+func readBundle(path string) ([]structureDefinition, map[string][]string, error) {
+	var sds []structureDefinition
+	var compartment map[string][]string
+	err := bundleEntries(path, func(resourceType string, raw json.RawMessage) error {
+		switch resourceType {
+		case "StructureDefinition":
+			var sd structureDefinition
+			if err := json.Unmarshal(raw, &sd); err != nil {
+				return err
+			}
+			sds = append(sds, sd)
+		case "CompartmentDefinition":
+			var cd struct {
+				ID       string `json:"id"`
+				Resource []struct {
+					Code  string   `json:"code"`
+					Param []string `json:"param"`
+				} `json:"resource"`
+			}
+			if err := json.Unmarshal(raw, &cd); err != nil {
+				return err
+			}
+			if cd.ID != "patient" {
+				return nil
+			}
+			compartment = map[string][]string{}
+			for _, r := range cd.Resource {
+				if len(r.Param) > 0 {
+					compartment[r.Code] = r.Param
+				}
 			}
 		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("%s: no Patient CompartmentDefinition", path)
+		return nil
+	})
+	return sds, compartment, err
 }
 
-func readBundle(path string) ([]structureDefinition, error) {
+// bundleEntries reads a definitions bundle and calls each with the
+// resourceType and JSON of every entry's resource.
+func bundleEntries(path string, each func(resourceType string, raw json.RawMessage) error) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var bundle struct {
 		Entry []struct {
@@ -191,24 +188,18 @@ func readBundle(path string) ([]structureDefinition, error) {
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(data, &bundle); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	var sds []structureDefinition
 	for _, e := range bundle.Entry {
 		var head struct {
 			ResourceType string `json:"resourceType"`
 		}
 		if err := json.Unmarshal(e.Resource, &head); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		if head.ResourceType != "StructureDefinition" {
-			continue
+		if err := each(head.ResourceType, e.Resource); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		var sd structureDefinition
-		if err := json.Unmarshal(e.Resource, &sd); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		sds = append(sds, sd)
 	}
-	return sds, nil
+	return nil
 }

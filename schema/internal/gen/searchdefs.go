@@ -178,34 +178,17 @@ func readSearchInputs(defs string) (r4 []searchParameter, releases []usCoreRelea
 }
 
 func readSearchParameters(path string) ([]searchParameter, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var bundle struct {
-		Entry []struct {
-			Resource json.RawMessage `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(data, &bundle); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	sps := make([]searchParameter, 0, len(bundle.Entry))
-	for _, e := range bundle.Entry {
-		var head struct {
-			ResourceType string `json:"resourceType"`
-		}
-		if err := json.Unmarshal(e.Resource, &head); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if head.ResourceType != "SearchParameter" {
-			return nil, fmt.Errorf("%s: unexpected %s entry", path, head.ResourceType)
+	var sps []searchParameter
+	err := bundleEntries(path, func(resourceType string, raw json.RawMessage) error {
+		if resourceType != "SearchParameter" {
+			return fmt.Errorf("unexpected %s entry", resourceType)
 		}
 		var sp searchParameter
-		if err := json.Unmarshal(e.Resource, &sp); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if err := json.Unmarshal(raw, &sp); err != nil {
+			return err
 		}
 		sps = append(sps, sp)
-	}
-	return sps, nil
+		return nil
+	})
+	return sps, err
 }
