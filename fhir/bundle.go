@@ -162,6 +162,17 @@ func parseEntry(i int, item any) (*bundleEntry, *Error) {
 	return e, nil
 }
 
+// prepare validates a POST or PUT entry's resource into its write.
+func (e *bundleEntry) prepare() (store.Write, []validate.Issue) {
+	op := store.OpUpdate
+	if e.method == http.MethodPost {
+		op = store.OpCreate
+	}
+	wr, problems := resource.Prepare(op, e.typ, e.id, e.res)
+	wr.IfMatch = e.ifMatch
+	return wr, problems
+}
+
 // transaction runs entries all-or-nothing: every entry is checked and
 // prepared before anything is written, and all writes go to the store in one
 // atomic Apply.
@@ -194,15 +205,10 @@ func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
 				Diagnostics: fmt.Sprintf("reference %q points to no entry of this transaction", bad)})
 			continue
 		}
-		op := store.OpUpdate
-		if e.method == http.MethodPost {
-			op = store.OpCreate
-		}
-		wr, problems := resource.Prepare(op, e.typ, e.id, e.res)
+		wr, problems := e.prepare()
 		for _, p := range problems {
 			issues = append(issues, Issue{Severity: "error", Code: p.Code, Diagnostics: p.Message, Expression: []string{fmt.Sprintf("Bundle.entry[%d].resource.%s", e.index, strings.TrimPrefix(p.Path, e.typ+"."))}})
 		}
-		wr.IfMatch = e.ifMatch
 		e.write = wr
 	}
 	if len(issues) > 0 {
@@ -270,17 +276,14 @@ func (s *server) batch(r *http.Request, entries []*bundleEntry) {
 		case http.MethodDelete:
 			wr = store.Write{Op: store.OpDelete, Type: e.typ, ID: e.id, IfMatch: e.ifMatch}
 		default:
-			op := store.OpUpdate
 			if e.method == http.MethodPost {
-				op, e.id = store.OpCreate, uuid.NewString()
+				e.id = uuid.NewString()
 			}
 			var problems []validate.Issue
-			wr, problems = resource.Prepare(op, e.typ, e.id, e.res)
-			if problems != nil {
+			if wr, problems = e.prepare(); problems != nil {
 				e.resp = errorEntry(invalid(problems))
 				continue
 			}
-			wr.IfMatch = e.ifMatch
 		}
 		results, err := s.store.Apply(r.Context(), []store.Write{wr})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
 	"github.com/fhirgraph/fhirgraph/store"
 )
@@ -65,7 +66,15 @@ func asError(err error) *Error {
 	if errors.As(err, &fe) {
 		return fe
 	}
+	var pe *search.ParamError
+	if errors.As(err, &pe) {
+		fe := errorf(http.StatusBadRequest, "invalid", "%v", err)
+		fe.Issues[0].Expression = []string{pe.Param}
+		return fe
+	}
 	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, "not-found", "resource not found")
 	case errors.Is(err, store.ErrGone):

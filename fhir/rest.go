@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -244,14 +245,8 @@ func (s *server) conditionalMatch(r *http.Request, typ, criteria string) (*store
 		return nil, errorf(http.StatusBadRequest, "invalid", "If-None-Exist must be search parameters, e.g. identifier=urn:mrn|123")
 	}
 	compiled, err := search.Compile(typ, params, search.Options{Strict: true, BaseURL: s.baseURL(r)})
-	var pe *search.ParamError
-	if errors.As(err, &pe) {
-		fe := errorf(http.StatusBadRequest, "invalid", "If-None-Exist: %s", pe.Error())
-		fe.Issues[0].Expression = []string{pe.Param}
-		return nil, fe
-	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("If-None-Exist: %w", err)
 	}
 	q := compiled.Query
 	q.Count, q.Cursor, q.Total, q.CountOnly = 2, "", false, false

@@ -50,12 +50,6 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 		}
 	}
 	compiled, err := search.Compile(typ, params, search.Options{Strict: preferStrict(r), BaseURL: s.baseURL(r)})
-	var pe *search.ParamError
-	if errors.As(err, &pe) {
-		fe := errorf(http.StatusBadRequest, "invalid", "%s", pe.Error())
-		fe.Issues[0].Expression = []string{pe.Param}
-		return fe
-	}
 	if err != nil {
 		return err
 	}
@@ -75,9 +69,6 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 	page, err := s.store.Search(ctx, compiled.Query)
 	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil {
 		return errorf(http.StatusServiceUnavailable, "too-costly", "the search did not finish within %s: narrow it (for example by patient)", s.searchTimeout)
-	}
-	if errors.Is(err, store.ErrInvalid) {
-		return errorf(http.StatusBadRequest, "invalid", "%v", err)
 	}
 	if err != nil {
 		return err
