@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/fhirgraph/fhirgraph/store/internal/gate"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -100,10 +101,9 @@ type Store struct {
 	counters *mongo.Collection
 	meta     *mongo.Collection
 
-	// life guards closed: operations hold it for reading while they run, so
-	// Close (holding it for writing) waits for them.
-	life   sync.RWMutex
-	closed bool
+	// life lets operations in while the store is open; Close waits for
+	// those in flight.
+	life gate.Gate
 
 	typesMu sync.Mutex
 	types   map[string]bool // resource collections whose indexes exist
@@ -307,13 +307,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close waits for operations in flight, stops the sweeper and disconnects.
 // Calls after Close return ErrClosed; closing twice is harmless.
 func (s *Store) Close() error {
-	s.life.Lock()
-	if s.closed {
-		s.life.Unlock()
+	if !s.life.Close() {
 		return nil
 	}
-	s.closed = true
-	s.life.Unlock()
 	close(s.stopSweep)
 	<-s.sweepDone
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -322,15 +318,10 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return ErrClosed
-	}
-	return nil
+	return s.life.Enter(ErrClosed)
 }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.life.Leave() }
 
 // fail turns a driver error into the one callers see: the context's error
 // when the context ended, store errors as they are, anything else prefixed.

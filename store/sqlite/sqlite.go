@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/fhirgraph/fhirgraph/store/internal/gate"
 	sqlitedrv "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -64,10 +65,9 @@ type Store struct {
 	w    *sql.DB // one connection: every write goes through it
 	r    *sql.DB // query-only pool
 
-	// life guards closed: operations hold it for reading while they run, so
-	// Close (holding it for writing) waits for them.
-	life   sync.RWMutex
-	closed bool
+	// life lets operations in while the store is open; Close waits for
+	// those in flight.
+	life gate.Gate
 
 	// wmu serializes write transactions of this process and guards the
 	// state below, which only a write transaction may change.
@@ -220,13 +220,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // WAL into the database file and closes every connection. Calls after Close
 // return ErrClosed; closing twice is harmless.
 func (s *Store) Close() error {
-	s.life.Lock()
-	if s.closed {
-		s.life.Unlock()
+	if !s.life.Close() {
 		return nil
 	}
-	s.closed = true
-	s.life.Unlock()
 
 	close(s.stopSweep)
 	<-s.sweepDone
@@ -264,15 +260,10 @@ func (s *Store) closeDBs() error {
 
 // enter marks an operation in flight; leave ends it.
 func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return ErrClosed
-	}
-	return nil
+	return s.life.Enter(ErrClosed)
 }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.life.Leave() }
 
 // fail turns a driver error into the one callers see: the context's error
 // when the context ended (the driver reports interrupted statements and
