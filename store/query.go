@@ -143,6 +143,9 @@ type SearchPage struct {
 	Resources []Resource
 	// Next continues the search; empty on the last page.
 	Next string
+	// Prev is a cursor for the page before this one (as Query.Cursor);
+	// empty on the first page or where the engine cannot page backwards.
+	Prev string
 	// Total is the number of matches over all pages when Query.Total or
 	// CountOnly asked for it, otherwise -1.
 	Total int
