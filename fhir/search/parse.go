@@ -203,19 +203,11 @@ func predicate(p *schema.SearchParam, key, modifier, v string, opts Options) ([]
 	case schema.ParamReference:
 		return referencePredicates(p, key, modifier, v, opts)
 	case schema.ParamDate:
-		b, not, err := dateBounds(key, v)
-		if err != nil {
-			return nil, err
-		}
-		return []store.Predicate{{Param: p.Code, Match: store.MatchEqual, Bounds: b, Not: not}}, nil
+		return datePredicates(p.Code, key, v)
 	case schema.ParamNumber:
-		b, not, err := numberBounds(key, v)
-		if err != nil {
-			return nil, err
-		}
-		return []store.Predicate{{Param: p.Code, Match: store.MatchEqual, Bounds: b, Not: not}}, nil
+		return numberPredicates(p.Code, key, v, store.Predicate{Match: store.MatchEqual})
 	case schema.ParamQuantity:
-		return quantityPredicate(p.Code, key, v)
+		return quantityPredicates(p.Code, key, v)
 	case schema.ParamURI:
 		switch modifier {
 		case "below":

@@ -46,10 +46,14 @@ func TestCompileBuildsPlans(t *testing.T) {
 		{"string :contains", "Patient", "name:contains=ENE", []store.Clause{{{Param: "name", Match: store.MatchContains, Value: "ene"}}}},
 		{":missing", "Patient", "birthdate:missing=true", []store.Clause{{{Param: "birthdate", Missing: true}}}},
 		{"date eq day", "Observation", "date=2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.GE, Arg: l}, {Field: store.High, Op: store.LE, Arg: h}}}}}},
-		{"date ge", "Observation", "date=ge2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: l}}}}}},
+		// ge is gt or eq (R4 search §3.1.1.4.7): the ranges that reach above
+		// the day or lie within it; not those that end within it.
+		{"date ge", "Observation", "date=ge2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.High, Op: store.GT, Arg: h}}},
+			{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.GE, Arg: l}, {Field: store.High, Op: store.LE, Arg: h}}}}}},
 		{"date lt", "Observation", "date=lt2024-03-01", []store.Clause{{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.LT, Arg: l}}}}}},
 		{"repeated parameter is AND", "Observation", "date=ge2024-03-01&date=lt2024-03-01", []store.Clause{
-			{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.High, Op: store.GE, Arg: l}}}},
+			{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.High, Op: store.GT, Arg: h}}},
+				{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.GE, Arg: l}, {Field: store.High, Op: store.LE, Arg: h}}}},
 			{{Param: "date", Match: store.MatchEqual, Bounds: []store.Bound{{Field: store.Low, Op: store.LT, Arg: l}}}}}},
 	}
 	for _, c := range cases {
