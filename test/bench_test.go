@@ -13,11 +13,13 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/cmd/fhirgraph/app"
+	fhirschema "github.com/fhirgraph/fhirgraph/schema"
 )
 
 // seedFiles writes `seed --patients n` output as NDJSON once per benchmark
@@ -169,19 +171,28 @@ func BenchmarkReadByID(b *testing.B) {
 	}
 }
 
-// BenchmarkSearch measures US Core search forms over HTTP (first page,
-// _count=50) against `seed --patients N` data, one client, reporting the
-// median and p99 latency. FHIRGRAPH_BENCH_PATIENTS sets N (default 100).
+// BenchmarkSearch measures search over HTTP (first page, _count=50) against
+// `seed --patients N` data, one client, reporting the median and p99
+// latency: a few hand-picked forms, then every US Core SHALL search and
+// combination, with values taken from patient p0042's resources.
+// FHIRGRAPH_BENCH_PATIENTS sets N (default 100); FHIRGRAPH_BENCH_DATA keeps
+// the store in that folder, importing only when it is empty, so that large
+// sizes are loaded once.
 func BenchmarkSearch(b *testing.B) {
 	patients := 100
 	if s := os.Getenv("FHIRGRAPH_BENCH_PATIENTS"); s != "" {
 		patients, _ = strconv.Atoi(s)
 	}
-	src, _ := seedFiles(b, patients)
-	dir := b.TempDir()
-	var out syncBuffer
-	if err := app.Run(context.Background(), []string{"import", "--data", dir, "--log-level", "error", src}, noEnv, &out, &out); err != nil {
-		b.Fatalf("import: %v\n%s", err, out.String())
+	dir := os.Getenv("FHIRGRAPH_BENCH_DATA")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fhirgraph.db")); err != nil {
+		src, _ := seedFiles(b, patients)
+		var out syncBuffer
+		if err := app.Run(context.Background(), []string{"import", "--data", dir, "--log-level", "error", src}, noEnv, &out, &out); err != nil {
+			b.Fatalf("import: %v\n%s", err, out.String())
+		}
 	}
 	s := start(b, dir)
 	var p struct {
@@ -200,6 +211,7 @@ func BenchmarkSearch(b *testing.B) {
 		"Patient?name=" + p.Name[0].Family,
 		"Patient?identifier=" + p.Identifier[0].System + "|" + p.Identifier[0].Value,
 	}
+	forms = append(forms, shallForms(b, s, "p0042")...)
 	client := &http.Client{}
 	for _, form := range forms {
 		b.Run(form, func(b *testing.B) {
@@ -222,4 +234,42 @@ func BenchmarkSearch(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
+}
+
+// shallForms spells one query for each US Core SHALL search, with the
+// values of a resource of the patient's (or, for types outside the Patient
+// compartment, one of the first page of the type). Searches the data has no
+// resource for are left out, and logged.
+func shallForms(b *testing.B, s *server, patient string) []string {
+	var forms []string
+	samples := map[string][]map[string]any{}
+	for _, sr := range shallSearches(b) {
+		all, ok := samples[sr.typ]
+		if !ok {
+			path := sr.typ + "?_count=20"
+			switch {
+			case sr.typ == "Patient":
+				path = "Patient?_id=" + patient
+			case len(fhirschema.Search().Resource(sr.typ).PatientCompartment) > 0:
+				path = "Patient/" + patient + "/" + sr.typ + "?_count=20"
+			}
+			var bundle struct {
+				Entry []struct{ Resource map[string]any }
+			}
+			if err := json.Unmarshal(s.do("GET", path, nil).body, &bundle); err != nil {
+				b.Fatal(err)
+			}
+			for _, e := range bundle.Entry {
+				all = append(all, e.Resource)
+			}
+			samples[sr.typ] = all
+		}
+		queries := shallQueries(sr, all)
+		if len(queries) == 0 {
+			b.Logf("no data for %s?%s", sr.typ, strings.Join(sr.params, "&"))
+			continue
+		}
+		forms = append(forms, sr.typ+"?"+queries[0].values.Encode())
+	}
+	return forms
 }

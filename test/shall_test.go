@@ -90,7 +90,7 @@ type shallSearch struct {
 
 // shallSearches lists the SHALL searches and combinations of the
 // registry, and fails if the evaluation below does not know a parameter.
-func shallSearches(t *testing.T) []shallSearch {
+func shallSearches(t testing.TB) []shallSearch {
 	var out []shallSearch
 	shall := func(e map[string]fhirschema.Expectation) bool {
 		return e[fhirschema.USCore400] == fhirschema.ExpectShall || e[fhirschema.USCore610] == fhirschema.ExpectShall
