@@ -77,6 +77,7 @@ func TestUSCoreShallSearches(t *testing.T) {
 						if !slices.Equal(posted, got) {
 							t.Errorf("POST %s/_search %s\n got %v\n GET %v", sr.typ, q.values.Encode(), posted, got)
 						}
+						checkConditionalCreate(t, s, sr.typ, q.values, want)
 					}
 					if len(want) > 0 {
 						matched++
@@ -127,6 +128,27 @@ func shallSearches(t testing.TB) []shallSearch {
 		t.Fatalf("only %d SHALL searches in the registry", len(out))
 	}
 	return out
+}
+
+// checkConditionalCreate sends a create whose If-None-Exist is the
+// search, which matched want (at least one resource): it must find what
+// the search found and create nothing — the existing resource back for
+// one match, 412 for several.
+func checkConditionalCreate(t *testing.T, s *server, typ string, values url.Values, want []string) {
+	t.Helper()
+	if len(want) == 0 {
+		return
+	}
+	r := s.do("POST", typ, `{"resourceType":"`+typ+`"}`, "If-None-Exist: "+values.Encode())
+	switch {
+	case len(want) == 1 && r.status == http.StatusOK:
+		if id := str(r.json(t)["id"]); id != want[0] {
+			t.Errorf("If-None-Exist: %s found %s, the search %s", values.Encode(), id, want[0])
+		}
+	case len(want) > 1 && r.status == http.StatusPreconditionFailed:
+	default:
+		t.Errorf("If-None-Exist: %s (the search matches %d): status %d %s", values.Encode(), len(want), r.status, r.body)
+	}
 }
 
 // postIDs runs a search as POST [type]/_search with a form body and
