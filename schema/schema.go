@@ -83,6 +83,9 @@ type Element struct {
 	// System type (Element.id, Extension.url, Resource.id): in JSON it is a
 	// bare value with no `_name` shadow carrying id or extensions.
 	System bool `json:"system,omitempty"`
+	// Summary reports that the element is part of the summary form of
+	// its resource (isSummary: what _summary=true keeps).
+	Summary bool `json:"summary,omitempty"`
 }
 
 // Type returns the named type, or nil.

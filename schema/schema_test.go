@@ -10,22 +10,23 @@ func TestR4TableDescribesElements(t *testing.T) {
 		name, typ, path string
 		want            Element
 	}{
-		{"repeating complex element", "Patient", "name", Element{Path: "name", Max: "*", Type: "HumanName"}},
-		{"required primitive", "Observation", "status", Element{Path: "status", Min: 1, Max: "1", Type: "code"}},
-		{"choice expanded per type", "Observation", "valueQuantity", Element{Path: "valueQuantity", Max: "1", Type: "Quantity", Choice: "value[x]"}},
+		{"repeating complex element", "Patient", "name", Element{Path: "name", Max: "*", Type: "HumanName", Summary: true}},
+		{"required primitive", "Observation", "status", Element{Path: "status", Min: 1, Max: "1", Type: "code", Summary: true}},
+		{"choice expanded per type", "Observation", "valueQuantity", Element{Path: "valueQuantity", Max: "1", Type: "Quantity", Choice: "value[x]", Summary: true}},
 		{"required choice keeps its min", "Questionnaire", "item.enableWhen.answerBoolean", Element{Path: "item.enableWhen.answerBoolean", Min: 1, Max: "1", Type: "boolean", Choice: "answer[x]"}},
 		{"backbone child", "Patient", "contact.name", Element{Path: "contact.name", Max: "1", Type: "HumanName"}},
-		{"backbone element", "Bundle", "entry", Element{Path: "entry", Max: "*", Type: "BackboneElement"}},
-		{"datatype child of type Element", "Timing", "repeat", Element{Path: "repeat", Max: "1", Type: "Element"}},
+		{"backbone element", "Bundle", "entry", Element{Path: "entry", Max: "*", Type: "BackboneElement", Summary: true}},
+		{"datatype child of type Element", "Timing", "repeat", Element{Path: "repeat", Max: "1", Type: "Element", Summary: true}},
 		{"recursive contentReference", "Questionnaire", "item.item", Element{Path: "item.item", Max: "*", Ref: "item"}},
-		{"contentReference to a sibling branch", "Bundle", "entry.link", Element{Path: "entry.link", Max: "*", Ref: "link"}},
-		{"nested resource", "Bundle", "entry.resource", Element{Path: "entry.resource", Max: "1", Type: "Resource"}},
+		{"contentReference to a sibling branch", "Bundle", "entry.link", Element{Path: "entry.link", Max: "*", Ref: "link", Summary: true}},
+		{"nested resource", "Bundle", "entry.resource", Element{Path: "entry.resource", Max: "1", Type: "Resource", Summary: true}},
 		{"contained resources", "Patient", "contained", Element{Path: "contained", Max: "*", Type: "Resource"}},
-		{"resource id is an id without shadow", "Patient", "id", Element{Path: "id", Max: "1", Type: "id", System: true}},
+		{"resource id is an id without shadow", "Patient", "id", Element{Path: "id", Max: "1", Type: "id", System: true, Summary: true}},
 		{"element id is a plain string", "Patient", "contact.id", Element{Path: "contact.id", Max: "1", Type: "string", System: true}},
 		{"extension url is required", "Extension", "url", Element{Path: "url", Min: 1, Max: "1", Type: "uri", System: true}},
 		{"extension value of any type", "Extension", "valueMeta", Element{Path: "valueMeta", Max: "1", Type: "Meta", Choice: "value[x]"}},
 		{"primitive shadow members", "date", "extension", Element{Path: "extension", Max: "*", Type: "Extension"}},
+		{"summary: not in the summary form", "Observation", "note", Element{Path: "note", Max: "*", Type: "Annotation"}},
 		{"xhtml takes no extensions", "xhtml", "extension", Element{Path: "extension", Max: "0", Type: "Extension"}},
 	}
 	tbl := R4()

@@ -27,13 +27,14 @@ type typeEntry struct {
 }
 
 type element struct {
-	path   string
-	min    int
-	max    string
-	typ    string
-	choice string // the [x] name this element expands, e.g. "value[x]"
-	ref    string // contentReference target, relative to the type
-	system bool   // typed with a FHIRPath System type: no _name shadow in JSON
+	path    string
+	min     int
+	max     string
+	typ     string
+	choice  string // the [x] name this element expands, e.g. "value[x]"
+	ref     string // contentReference target, relative to the type
+	system  bool   // typed with a FHIRPath System type: no _name shadow in JSON
+	summary bool   // part of the summary form (_summary=true)
 }
 
 const systemPrefix = "http://hl7.org/fhirpath/System."
@@ -105,7 +106,7 @@ func typeFrom(sd *structureDefinition, byName map[string]*structureDefinition) (
 			te.maxLength = ed.MaxLength
 			continue
 		}
-		el := element{path: rel, min: ed.Min, max: ed.Max}
+		el := element{path: rel, min: ed.Min, max: ed.Max, summary: ed.IsSummary}
 		if ed.ContentReference != "" {
 			ref, ok := strings.CutPrefix(ed.ContentReference, "#"+prefix)
 			if !ok {
@@ -262,6 +263,9 @@ func (el element) encode() string {
 	}
 	if el.system {
 		s += `,"system":true`
+	}
+	if el.summary {
+		s += `,"summary":true`
 	}
 	return s + "}"
 }

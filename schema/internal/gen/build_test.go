@@ -35,7 +35,7 @@ func TestBuildWritesElementsValidatorsNeed(t *testing.T) {
 		sd("Thing", "resource", "specialization",
 			systemString("Thing.id", "string", "Resource.id"),
 			ed("Thing.value[x]", 1, "1", "string", "Quantity"),
-			ed("Thing.part", 0, "*", "BackboneElement"),
+			summary(ed("Thing.part", 0, "*", "BackboneElement")),
 			elementDefinition{Path: "Thing.part.part", Max: "*", ContentReference: "#Thing.part"},
 		),
 		sd("BackboneElement", "complex-type", ""),
@@ -51,6 +51,7 @@ func TestBuildWritesElementsValidatorsNeed(t *testing.T) {
 		`{"path":"valueString","min":1,"max":"1","type":"string","choice":"value[x]"}`,
 		`{"path":"valueQuantity","min":1,"max":"1","type":"Quantity","choice":"value[x]"}`,
 		`{"path":"part.part","min":0,"max":"*","ref":"part"}`,
+		`{"path":"part","min":0,"max":"*","type":"BackboneElement","summary":true}`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %s\n%s", want, got)
@@ -59,6 +60,11 @@ func TestBuildWritesElementsValidatorsNeed(t *testing.T) {
 	if strings.Contains(got, "SimpleQuantity") {
 		t.Error("constraint profile SimpleQuantity was written")
 	}
+}
+
+func summary(e elementDefinition) elementDefinition {
+	e.IsSummary = true
+	return e
 }
 
 func TestBuildRejectsWhatTheValidatorCannotInterpret(t *testing.T) {

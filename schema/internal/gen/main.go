@@ -104,6 +104,7 @@ type elementDefinition struct {
 	Max              string `json:"max"`
 	ContentReference string `json:"contentReference"`
 	MaxLength        int    `json:"maxLength"`
+	IsSummary        bool   `json:"isSummary"`
 	Base             struct {
 		Path string `json:"path"`
 	} `json:"base"`
