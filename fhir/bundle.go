@@ -25,10 +25,18 @@ type bundleEntry struct {
 	version int64 // GET …/_history/{vid}
 	ifMatch int64
 	fullURL string
-	res     *fhirjson.Object
-	write   store.Write
-	skip    bool // a delete of a resource that does not exist: nothing to do
-	resp    entry
+	// condition is the search of a conditional create (ifNoneExist),
+	// update or delete (request.url Type?search); resolve settles the
+	// entry from it before anything is written.
+	condition url.Values
+	create    bool // a conditional update that matched nothing
+	res       *fhirjson.Object
+	write     store.Write
+	// skip marks an entry with nothing to write: a delete of a resource
+	// that does not exist or that no condition matches, a conditional
+	// create that found its resource.
+	skip bool
+	resp entry
 }
 
 // processing order of a transaction, after FHIR R4 http.html#trules.
@@ -113,15 +121,27 @@ func parseEntry(i int, item any) (*bundleEntry, *Error) {
 	if err != nil || req.String("url") == "" {
 		return e, fail("required", ".request.url", "entry.request.url is missing or not a URL")
 	}
-	if target.RawQuery != "" {
-		return e, fail("not-supported", ".request.url", "search and conditional requests (%q) are not supported in a Bundle", req.String("url"))
-	}
 	parts := strings.Split(strings.Trim(target.Path, "/"), "/")
+	if target.RawQuery != "" {
+		if (e.method != http.MethodPut && e.method != http.MethodDelete) || len(parts) != 1 {
+			return e, fail("not-supported", ".request.url", "searches (%q) are not supported in a Bundle; conditional update and delete are (PUT or DELETE Type?search)", req.String("url"))
+		}
+		cond, err := conditionParams(at+".request.url", target.RawQuery)
+		if err != nil {
+			fe := asError(err)
+			fe.Issues[0].Expression = []string{at + ".request.url"}
+			return e, fe
+		}
+		e.condition = cond
+	}
 	e.typ = parts[0]
 	if !validate.IsResourceType(e.typ) {
 		return e, fail("not-supported", ".request.url", "unknown resource type %q in request.url", e.typ)
 	}
 	wantParts := map[string][]int{http.MethodPost: {1}, http.MethodPut: {2}, http.MethodDelete: {2}, http.MethodGet: {2, 4}, http.MethodHead: {2, 4}}[e.method]
+	if e.condition != nil {
+		wantParts = []int{1}
+	}
 	if !slices.Contains(wantParts, len(parts)) || (len(parts) == 4 && parts[2] != "_history") {
 		return e, fail("not-supported", ".request.url", "request.url %q does not fit %s", req.String("url"), e.method)
 	}
@@ -138,6 +158,18 @@ func parseEntry(i int, item any) (*bundleEntry, *Error) {
 		}
 		e.version = v
 	}
+	if cond := req.String("ifNoneExist"); cond != "" {
+		if e.method != http.MethodPost {
+			return e, fail("not-supported", ".request.ifNoneExist", "ifNoneExist belongs to a POST (conditional create)")
+		}
+		params, err := conditionParams(at+".request.ifNoneExist", cond)
+		if err != nil {
+			fe := asError(err)
+			fe.Issues[0].Expression = []string{at + ".request.ifNoneExist"}
+			return e, fe
+		}
+		e.condition = params
+	}
 	if im := req.String("ifMatch"); im != "" {
 		v, ok := parseETag(im)
 		if !ok {
@@ -153,7 +185,15 @@ func parseEntry(i int, item any) (*bundleEntry, *Error) {
 		if rt := e.res.String("resourceType"); rt != e.typ {
 			return e, fail("invalid", ".resource.resourceType", "resourceType %q does not match request.url %q", rt, req.String("url"))
 		}
-		if e.method == http.MethodPut {
+		if e.method == http.MethodPut && e.condition != nil {
+			id, err := resourceID(e.res.Get("id"))
+			if err != nil {
+				fe := asError(err)
+				fe.Issues[0].Expression = []string{at + ".resource.id"}
+				return e, fe
+			}
+			e.id = id
+		} else if e.method == http.MethodPut {
 			if id := e.res.String("id"); id != e.id {
 				return e, fail("invalid", ".resource.id", "resource id %q does not match request.url %q", id, req.String("url"))
 			}
@@ -162,15 +202,67 @@ func parseEntry(i int, item any) (*bundleEntry, *Error) {
 	return e, nil
 }
 
-// prepare validates a POST or PUT entry's resource into its write.
-func (e *bundleEntry) prepare() (store.Write, []validate.Issue) {
+// prepare validates a POST or PUT entry's resource into its write; base is
+// the server's FHIR base URL.
+func (e *bundleEntry) prepare(base string) (store.Write, []validate.Issue) {
 	op := store.OpUpdate
-	if e.method == http.MethodPost {
+	if e.method == http.MethodPost || e.create {
 		op = store.OpCreate
 	}
-	wr, problems := resource.Prepare(op, e.typ, e.id, e.res)
+	wr, problems := resource.Prepare(op, e.typ, e.id, e.res, base)
 	wr.IfMatch = e.ifMatch
 	return wr, problems
+}
+
+// resolve turns a conditional entry into a plain one: its id, whether it
+// creates, and the version it expects (see conditionalTarget). A
+// conditional create that matches, and a conditional delete that matches
+// nothing, are answered here and skipped.
+func (s *server) resolve(r *http.Request, e *bundleEntry) *Error {
+	if e.condition == nil {
+		return nil
+	}
+	where := fmt.Sprintf("Bundle.entry[%d].request.url", e.index)
+	if e.method == http.MethodPost {
+		where = fmt.Sprintf("Bundle.entry[%d].request.ifNoneExist", e.index)
+	}
+	fail := func(err error) *Error {
+		fe := asError(err)
+		for i := range fe.Issues {
+			fe.Issues[i].Expression = []string{where}
+		}
+		return fe
+	}
+	match, err := s.resolveCondition(r.Context(), s.baseURL(r), e.typ, where, e.condition)
+	if err != nil {
+		return fail(err)
+	}
+	switch e.method {
+	case http.MethodPost:
+		if match != nil {
+			// The create is not performed (FHIR R4 http.html#ccreate).
+			e.skip, e.id = true, match.ID
+			e.resp = writeEntry(s.baseURL(r), r, e.method, store.Result{Resource: *match})
+		}
+	case http.MethodDelete:
+		if match == nil {
+			e.skip = true
+			oo, _ := json.Marshal(outcome([]Issue{{Severity: "warning", Code: "not-found", Diagnostics: fmt.Sprintf("no %s matches the condition: nothing was deleted", e.typ)}}))
+			e.resp = entry{Response: &entryResponse{Status: "200 OK", Outcome: oo}}
+			return nil
+		}
+		e.id = match.ID
+		if e.ifMatch == 0 {
+			e.ifMatch = match.VersionID
+		}
+	case http.MethodPut:
+		target, err := conditionalTarget(match, e.id, e.ifMatch)
+		if err != nil {
+			return fail(err)
+		}
+		e.id, e.ifMatch, e.create = target.ID, target.IfMatch, target.Op == store.OpCreate
+	}
+	return nil
 }
 
 // transaction runs entries all-or-nothing: every entry is checked and
@@ -181,23 +273,30 @@ func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
 	refs := map[string]string{} // fullUrl → "Type/id" for reference rewriting
 	seen := map[string]int{}
 	for _, e := range entries {
-		if e.method == http.MethodPost {
+		if err := s.resolve(r, e); err != nil {
+			return err
+		}
+	}
+	for _, e := range entries {
+		if e.method == http.MethodPost && !e.skip {
 			e.id = uuid.NewString()
 		}
 		key := e.typ + "/" + e.id
-		if e.method != http.MethodGet && e.method != http.MethodHead {
+		// A conditional create that found its resource writes nothing, but
+		// references to its fullUrl still go to what it found.
+		if e.method != http.MethodGet && e.method != http.MethodHead && !e.skip {
 			if prev, dup := seen[key]; dup {
 				return errorf(http.StatusBadRequest, "invalid", "entries %d and %d both change %s: a transaction may change a resource only once", prev, e.index, key)
 			}
 			seen[key] = e.index
 		}
-		if e.fullURL != "" && e.res != nil {
+		if e.fullURL != "" && e.res != nil && e.id != "" {
 			refs[e.fullURL] = key
 		}
 	}
 	var issues []Issue
 	for _, e := range entries {
-		if e.res == nil {
+		if e.res == nil || e.skip {
 			continue
 		}
 		if bad := resource.RewriteReferences(e.res, refs); bad != "" {
@@ -205,7 +304,7 @@ func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
 				Diagnostics: fmt.Sprintf("reference %q points to no entry of this transaction", bad)})
 			continue
 		}
-		wr, problems := e.prepare()
+		wr, problems := e.prepare(base)
 		for _, p := range problems {
 			issues = append(issues, Issue{Severity: "error", Code: p.Code, Diagnostics: p.Message, Expression: []string{fmt.Sprintf("Bundle.entry[%d].resource.%s", e.index, strings.TrimPrefix(p.Path, e.typ+"."))}})
 		}
@@ -220,6 +319,9 @@ func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
 	var writes []store.Write
 	var writers []*bundleEntry
 	for _, e := range order {
+		if e.skip {
+			continue
+		}
 		switch e.method {
 		case http.MethodDelete:
 			if _, err := s.store.Read(r.Context(), e.typ, e.id); errors.Is(err, store.ErrNotFound) {
@@ -268,6 +370,13 @@ func (s *server) batch(r *http.Request, entries []*bundleEntry) {
 		if e.resp.Response != nil { // failed to parse
 			continue
 		}
+		if err := s.resolve(r, e); err != nil {
+			e.resp = errorEntry(err)
+			continue
+		}
+		if e.skip {
+			continue
+		}
 		var wr store.Write
 		switch e.method {
 		case http.MethodGet, http.MethodHead:
@@ -280,7 +389,7 @@ func (s *server) batch(r *http.Request, entries []*bundleEntry) {
 				e.id = uuid.NewString()
 			}
 			var problems []validate.Issue
-			if wr, problems = e.prepare(); problems != nil {
+			if wr, problems = e.prepare(base); problems != nil {
 				e.resp = errorEntry(invalid(problems))
 				continue
 			}

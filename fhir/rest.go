@@ -2,9 +2,7 @@ package fhir
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -30,6 +28,10 @@ func (s *server) checkType(r *http.Request) error {
 }
 
 func (s *server) read(w http.ResponseWriter, r *http.Request) error {
+	subset, err := search.ParseSubset(r.PathValue("type"), r.URL.Query())
+	if err != nil {
+		return err
+	}
 	res, err := s.store.Read(r.Context(), r.PathValue("type"), r.PathValue("id"))
 	if errors.Is(err, store.ErrGone) {
 		setVersionHeaders(w, res)
@@ -39,7 +41,7 @@ func (s *server) read(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setVersionHeaders(w, res)
-	writeBody(w, r, http.StatusOK, res.Body)
+	writeBody(w, r, http.StatusOK, subset.Apply(res.Type, res.Body))
 	return nil
 }
 
@@ -64,7 +66,11 @@ func (s *server) vread(w http.ResponseWriter, r *http.Request) error {
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	typ := r.PathValue("type")
 	if cond := r.Header.Get("If-None-Exist"); cond != "" {
-		existing, err := s.conditionalMatch(r, typ, cond)
+		params, err := conditionParams("If-None-Exist", cond)
+		if err != nil {
+			return err
+		}
+		existing, err := s.resolveCondition(r.Context(), s.baseURL(r), typ, "If-None-Exist", params)
 		if err != nil {
 			return err
 		}
@@ -84,7 +90,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// The server assigns the id of a created resource; a client-sent id is ignored.
-	wr, issues := resource.Prepare(store.OpCreate, typ, uuid.NewString(), obj)
+	wr, issues := resource.Prepare(store.OpCreate, typ, uuid.NewString(), obj, s.baseURL(r))
 	if issues != nil {
 		return invalid(issues)
 	}
@@ -111,7 +117,7 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "invalid", "the resource id %v does not match the id in the URL (%s)", bodyID, id)
 	}
-	wr, issues := resource.Prepare(store.OpUpdate, typ, id, obj)
+	wr, issues := resource.Prepare(store.OpUpdate, typ, id, obj, s.baseURL(r))
 	if issues != nil {
 		return invalid(issues)
 	}
@@ -124,7 +130,12 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	results, err := s.store.Apply(r.Context(), []store.Write{{Op: store.OpDelete, Type: r.PathValue("type"), ID: r.PathValue("id"), IfMatch: ifMatch}})
+	return s.deleteOne(w, r, r.PathValue("type"), r.PathValue("id"), ifMatch)
+}
+
+// deleteOne deletes one resource and answers as Prefer asks.
+func (s *server) deleteOne(w http.ResponseWriter, r *http.Request, typ, id string, ifMatch int64) error {
+	results, err := s.store.Apply(r.Context(), []store.Write{{Op: store.OpDelete, Type: typ, ID: id, IfMatch: ifMatch}})
 	if err != nil {
 		return err
 	}
@@ -234,31 +245,4 @@ func prefer(r *http.Request, name string) string {
 		}
 	}
 	return ""
-}
-
-// conditionalMatch runs the search of a conditional create through the
-// search engine: nil when nothing matches, the one match, or 412 when the
-// criteria are not selective enough.
-func (s *server) conditionalMatch(r *http.Request, typ, criteria string) (*store.Resource, error) {
-	params, err := url.ParseQuery(strings.TrimPrefix(criteria, "?"))
-	if err != nil || len(params) == 0 {
-		return nil, errorf(http.StatusBadRequest, "invalid", "If-None-Exist must be search parameters, e.g. identifier=urn:mrn|123")
-	}
-	compiled, err := search.Compile(typ, params, search.Options{Strict: true, BaseURL: s.baseURL(r)})
-	if err != nil {
-		return nil, fmt.Errorf("If-None-Exist: %w", err)
-	}
-	q := compiled.Query
-	q.Count, q.Cursor, q.Total, q.CountOnly = 2, "", false, false
-	page, err := s.store.Search(r.Context(), q)
-	if err != nil {
-		return nil, err
-	}
-	switch len(page.Resources) {
-	case 0:
-		return nil, nil
-	case 1:
-		return &page.Resources[0], nil
-	}
-	return nil, errorf(http.StatusPreconditionFailed, "multiple-matches", "If-None-Exist matches more than one %s", typ)
 }

@@ -23,7 +23,8 @@ func (s *server) routes() http.Handler {
 	return mux
 }
 
-// typeLevel serves /fhir/{type}: search (GET) and create (POST).
+// typeLevel serves /fhir/{type}: search (GET), create (POST), and
+// conditional update (PUT) and delete (DELETE).
 func (s *server) typeLevel(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkType(r); err != nil {
 		return err
@@ -33,6 +34,10 @@ func (s *server) typeLevel(w http.ResponseWriter, r *http.Request) error {
 		return s.search(w, r)
 	case http.MethodPost:
 		return s.create(w, r)
+	case http.MethodPut:
+		return s.conditionalUpdate(w, r)
+	case http.MethodDelete:
+		return s.conditionalDelete(w, r)
 	}
 	return notAllowed(r)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
-	"github.com/fhirgraph/fhirgraph/store"
 )
 
 // maxSearchForm bounds a POST _search body.
@@ -67,11 +66,8 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 	defer cancel()
 	r = r.WithContext(ctx)
 	page, err := s.store.Search(ctx, compiled.Query)
-	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil {
-		return errorf(http.StatusServiceUnavailable, "too-costly", "the search did not finish within %s: narrow it (for example by patient)", s.searchTimeout)
-	}
 	if err != nil {
-		return err
+		return s.searchFailed(ctx, err)
 	}
 	base := s.baseURL(r)
 	b := bundle{ResourceType: "Bundle", Type: "searchset"}
@@ -85,88 +81,72 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 		path = compartment + "/" + typ
 	}
 	b.Link = append(b.Link, link{Relation: "self", URL: searchURL(base, path, self)})
-	if page.Next != "" {
-		next := url.Values{}
-		for k, v := range self {
-			if k != "_cursor" {
-				next[k] = v
-			}
+	for _, l := range []struct{ relation, cursor string }{{"next", page.Next}, {"previous", page.Prev}} {
+		if l.cursor == "" {
+			continue
 		}
-		signed, err := s.cursors.sign(r.Context(), s.store, page.Next)
+		u, err := s.pageURL(r.Context(), base, path, self, l.cursor)
 		if err != nil {
 			return err
 		}
-		next.Set("_cursor", signed)
-		b.Link = append(b.Link, link{Relation: "next", URL: searchURL(base, path, next)})
+		b.Link = append(b.Link, link{Relation: l.relation, URL: u})
 	}
 	for _, res := range page.Resources {
-		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: json.RawMessage(res.Body), Search: &entrySearch{Mode: "match"}})
+		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: compiled.Subset.Apply(res.Type, res.Body), Search: &entrySearch{Mode: "match"}})
 	}
-	included, err := s.included(r, compiled, page.Resources)
+	included, truncated, err := s.included(ctx, compiled, page.Resources, base)
 	if err != nil {
-		return err
+		return s.searchFailed(ctx, err)
+	}
+	// _elements names elements of the searched type; _summary applies to
+	// any type, so to included resources too.
+	inclSubset := compiled.Subset
+	if inclSubset != nil && inclSubset.Elements != nil {
+		inclSubset = nil
 	}
 	for _, res := range included {
-		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: json.RawMessage(res.Body), Search: &entrySearch{Mode: "include"}})
+		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: inclSubset.Apply(res.Type, res.Body), Search: &entrySearch{Mode: "include"}})
 	}
+	var notes []Issue
 	if len(compiled.Ignored) > 0 {
-		oo, _ := json.Marshal(outcome([]Issue{{Severity: "warning", Code: "not-supported",
-			Diagnostics: fmt.Sprintf("unknown search parameters ignored: %s", strings.Join(compiled.Ignored, ", "))}}))
+		notes = append(notes, Issue{Severity: "warning", Code: "not-supported",
+			Diagnostics: fmt.Sprintf("unknown search parameters ignored: %s", strings.Join(compiled.Ignored, ", "))})
+	}
+	if truncated != "" {
+		notes = append(notes, Issue{Severity: "warning", Code: "too-costly", Diagnostics: "_include/_revinclude: " + truncated})
+	}
+	if len(notes) > 0 {
+		oo, _ := json.Marshal(outcome(notes))
 		b.Entry = append(b.Entry, entry{Resource: oo, Search: &entrySearch{Mode: "outcome"}})
 	}
 	writeJSON(w, r, http.StatusOK, b)
 	return nil
 }
 
-// included resolves _include and _revinclude for a page: the resources the
-// matches point at, and those pointing at the matches, each once and never
-// a match again.
-func (s *server) included(r *http.Request, compiled *search.Search, matches []store.Resource) ([]store.Resource, error) {
-	seen := map[string]bool{}
-	for _, m := range matches {
-		seen[m.Type+"/"+m.ID] = true
+// searchFailed explains a store error of a search run under ctx: past the
+// search time limit, a 503 saying so.
+func (s *server) searchFailed(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return errorf(http.StatusServiceUnavailable, "too-costly", "the search did not finish within %s: narrow it (for example by patient)", s.searchTimeout)
 	}
-	var out []store.Resource
-	add := func(res store.Resource) {
-		if key := res.Type + "/" + res.ID; !seen[key] {
-			seen[key] = true
-			out = append(out, res)
+	return err
+}
+
+// pageURL is the link to the page a store cursor continues at: the
+// parameters in effect and the cursor, signed.
+func (s *server) pageURL(ctx context.Context, base, path string, used url.Values, cursor string) (string, error) {
+	q := url.Values{}
+	for k, v := range used {
+		if k != "_cursor" {
+			q[k] = v
 		}
 	}
-	for _, in := range compiled.Includes {
-		for _, m := range matches {
-			for _, ref := range in.References(m.Body) {
-				if seen[ref] {
-					continue
-				}
-				typ, id, _ := strings.Cut(ref, "/")
-				res, err := s.store.Read(r.Context(), typ, id)
-				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrGone) {
-					continue
-				}
-				if err != nil {
-					return nil, err
-				}
-				add(res)
-			}
-		}
+	signed, err := s.cursors.sign(ctx, s.store, cursor)
+	if err != nil {
+		return "", err
 	}
-	if len(compiled.RevIncludes) > 0 && len(matches) > 0 {
-		refs := make([]string, len(matches))
-		for i, m := range matches {
-			refs[i] = m.Type + "/" + m.ID
-		}
-		for _, in := range compiled.RevIncludes {
-			page, err := s.store.Search(r.Context(), in.RevQuery(refs, store.MaxPageSize))
-			if err != nil {
-				return nil, err
-			}
-			for _, res := range page.Resources {
-				add(res)
-			}
-		}
-	}
-	return out, nil
+	q.Set("_cursor", signed)
+	return searchURL(base, path, q), nil
 }
 
 func searchURL(base, typ string, q url.Values) string {

@@ -39,7 +39,8 @@ type Query struct {
 	// Count is the page size, 1..MaxPageSize; with CountOnly it is unused
 	// and may be 0.
 	Count int
-	// Cursor continues from a page's Next; opaque to callers.
+	// Cursor continues from a page's Next, or goes back from its Prev;
+	// opaque to callers.
 	Cursor string
 	// Total asks for the number of matches over all pages.
 	Total bool
@@ -139,12 +140,20 @@ type SortKey struct {
 }
 
 // SearchPage is one page of results in order.
+//
+// Pages continue by keyset: Next holds where the page ends and Prev where
+// it begins, so a page reached through either is the Count matches right
+// after (before) that point at the time it is read, in the plan's order:
+// matches written or deleted meanwhile neither repeat nor skip the others,
+// and pages read backwards need not end where pages read forwards began.
 type SearchPage struct {
 	Resources []Resource
-	// Next continues the search; empty on the last page.
+	// Next is a cursor for the page after this one (as Query.Cursor);
+	// empty on the last page, and on an empty page.
 	Next string
 	// Prev is a cursor for the page before this one (as Query.Cursor);
-	// empty on the first page or where the engine cannot page backwards.
+	// empty on the first page (one read without a cursor, or read
+	// backwards up to the first match), and on an empty page.
 	Prev string
 	// Total is the number of matches over all pages when Query.Total or
 	// CountOnly asked for it, otherwise -1.

@@ -86,6 +86,66 @@ type Resources interface {
 	// wrapping ErrInvalid; a valid plan the engine cannot run with the
 	// guarantees of Query is an error wrapping ErrUnsupported.
 	Search(ctx context.Context, q Query) (SearchPage, error)
+	// Reindex recomputes, with q.Index, the data derived from the content of
+	// the current version of each resource of q.Types (index values and
+	// patient compartments), after the rules that derive them changed. It
+	// rewrites only that data: no version is made, versionId, lastUpdated,
+	// the body and history stay as they are. Deleted resources have none
+	// and are passed over.
+	//
+	// Resources are visited type by type, in order of id, a batch at a
+	// time: each batch is read, indexed outside any transaction, then
+	// rewritten, in one short transaction where the engine writes batches
+	// so (each resource atomically on its own otherwise). Memory stays
+	// flat, concurrent writers wait at most one batch, and an interrupted
+	// Reindex leaves each resource with its old or its new data and can
+	// simply run again. A
+	// resource that a concurrent write changed between its read and its
+	// rewrite keeps what that write stored (ReindexStats.Skipped). An error
+	// from q.Index stops Reindex before its batch is written, naming the
+	// resource; batches written before stay written. A nil q.Index is an
+	// error wrapping ErrInvalid.
+	Reindex(ctx context.Context, q ReindexQuery) (ReindexStats, error)
+}
+
+// ReindexQuery says what Reindex visits and how it derives the new data.
+type ReindexQuery struct {
+	// Types are the resource types to visit; empty means every type the
+	// store holds. A type the store holds nothing of is visited in no time.
+	Types []string
+	// Index computes the derived data of one resource from its stored body
+	// (Resource.Body: meta.versionId and meta.lastUpdated set). It is
+	// called outside any transaction, possibly from several goroutines at
+	// once, and may itself use the store.
+	Index func(typ, id string, body []byte) (IndexUpdate, error)
+	// Progress, if set, is called after each batch is written, with the
+	// totals so far.
+	Progress func(ReindexStats)
+	// BatchSize is the number of resources per read and per transaction;
+	// 0 means DefaultReindexBatch.
+	BatchSize int
+}
+
+// DefaultReindexBatch is the batch size of a Reindex that names none.
+const DefaultReindexBatch = 500
+
+// IndexUpdate is the derived data of one resource version, as a Write
+// carries it (Write.Index, Write.Compartments).
+type IndexUpdate struct {
+	Index        []IndexValue
+	Compartments []string
+}
+
+// ReindexStats counts what a Reindex did.
+type ReindexStats struct {
+	// Resources is the number of resources visited.
+	Resources int
+	// Changed is how many of them had derived data other than the new,
+	// and were rewritten.
+	Changed int
+	// Skipped is how many of them a concurrent write changed (or deleted)
+	// between their read and their rewrite: they keep that write's data.
+	Skipped int
 }
 
 // Resource is one stored version of a FHIR resource.

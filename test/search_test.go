@@ -5,6 +5,8 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -343,6 +345,217 @@ func TestSearchLinksAreTamperEvident(t *testing.T) {
 			s.stop()
 			s2 := e.start(t, dir)
 			expect(t, s2.do("GET", path, nil), http.StatusOK)
+		}
+	})
+}
+
+// includeModes runs a search and returns each entry's id (or "outcome")
+// with its search mode.
+func includeModes(t *testing.T, s *server, query string) map[string]string {
+	t.Helper()
+	_, modes := entryResources(t, expect(t, s.do("GET", query, nil), http.StatusOK))
+	return modes
+}
+
+func TestSearchIncludeIterateAndWildcards(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		// A chain of patients, each linked to the next: pl0 → pl1 → … → pl5.
+		for i := range 6 {
+			link := ""
+			if i < 5 {
+				link = fmt.Sprintf(`,"link":[{"other":{"reference":"Patient/pl%d"},"type":"seealso"}]`, i+1)
+			}
+			expect(t, s.do("PUT", fmt.Sprintf("Patient/pl%d", i), patient("Link", fmt.Sprintf(`,"id":"pl%d"`, i), link)), http.StatusCreated)
+		}
+		// A reference to no resource type includes nothing (and fails nothing).
+		expect(t, s.do("PUT", "Observation/sbad", `{"resourceType":"Observation","id":"sbad","status":"final","code":{"text":"x"},"subject":{"reference":"Foo/1"},"focus":[{"reference":"Patient/nobody"}]}`), http.StatusCreated)
+		m, inc := "match", "include"
+		cases := []struct {
+			query string
+			want  map[string]string
+		}{
+			{"MedicationRequest?_id=smr4&_include=*", map[string]string{"smr4": m, "sm1": inc, "sp2": inc}},
+			{"MedicationRequest?_id=smr4&_include=MedicationRequest:*", map[string]string{"smr4": m, "sm1": inc, "sp2": inc}},
+			{"Provenance?_id=sprov1&_include=Provenance:target", map[string]string{"sprov1": m, "so1": inc}},
+			{"Provenance?_id=sprov1&_include=Provenance:target&_include:iterate=Observation:subject", map[string]string{"sprov1": m, "so1": inc, "sp1": inc}},
+			{"Provenance?_id=sprov1&_include=Provenance:target&_include:recurse=Observation:patient", map[string]string{"sprov1": m, "so1": inc, "sp1": inc}},
+			{"Provenance?_id=sprov1&_include:iterate=*", map[string]string{"sprov1": m, "so1": inc, "sp1": inc}},
+			{"Patient?_id=sp1&_revinclude=Observation:patient", map[string]string{"sp1": m, "so1": inc, "so2": inc, "so3": inc}},
+			{"Patient?_id=sp1&_revinclude=Observation:patient&_revinclude:iterate=Provenance:target",
+				map[string]string{"sp1": m, "so1": inc, "so2": inc, "so3": inc, "sprov1": inc}},
+			{"Observation?_id=so1&_revinclude=*", map[string]string{"so1": m, "sprov1": inc}},
+			{"Patient?_id=sp2&_revinclude=*", map[string]string{"sp2": m, "so4": inc, "smr4": inc, "sc1": inc}},
+			{"Patient?_id=sp2&_revinclude=MedicationRequest:*", map[string]string{"sp2": m, "smr4": inc}},
+			// Mixed directions: what points at sp2, then what that points at.
+			{"Patient?_id=sp2&_revinclude=MedicationRequest:patient&_include:iterate=MedicationRequest:medication",
+				map[string]string{"sp2": m, "smr4": inc, "sm1": inc}},
+			// Iteration ends where the references do …
+			{"Patient?_id=pl2&_include:iterate=Patient:link", map[string]string{"pl2": m, "pl3": inc, "pl4": inc, "pl5": inc}},
+			// … or after three rounds beyond the first, saying so.
+			{"Patient?_id=pl0&_include:iterate=Patient:link", map[string]string{"pl0": m, "pl1": inc, "pl2": inc, "pl3": inc, "pl4": inc, "outcome": "outcome"}},
+			{"Observation?_id=sbad&_include=*", map[string]string{"sbad": m}},
+			// A match is never included again.
+			{"Patient?_id=pl0,pl1&_include=Patient:link", map[string]string{"pl0": m, "pl1": m, "pl2": inc}},
+		}
+		for _, c := range cases {
+			t.Run(c.query, func(t *testing.T) {
+				if got := includeModes(t, s, c.query); !maps.Equal(got, c.want) {
+					t.Errorf("got %v, want %v", got, c.want)
+				}
+			})
+		}
+		for _, q := range []string{
+			"Provenance?_include=Provenance:target&_include=Observation:subject", // not from Provenance, not :iterate
+			"Observation?_include:deep=Observation:subject",
+			"Observation?_include=Observation:*:Patient",
+			"Observation?_include=Nonsense:*",
+			"Observation?_revinclude=Encounter:patient",
+			"Observation?_revinclude:x=*",
+		} {
+			t.Run(q, func(t *testing.T) {
+				outcomeNames(t, s.do("GET", q, nil), http.StatusBadRequest, "_")
+			})
+		}
+	})
+}
+
+// TestSearchIncludesAreCapped: a page includes at most 1000 resources and
+// says when it left some out.
+func TestSearchIncludesAreCapped(t *testing.T) {
+	s := start(t, "")
+	var entries []string
+	entries = append(entries, `{"request":{"method":"PUT","url":"Patient/capp"},"resource":`+patient("Cap", `,"id":"capp"`)+`}`)
+	for i := range 1001 {
+		entries = append(entries, `{"request":{"method":"POST","url":"Observation"},"resource":`+
+			obs(fmt.Sprintf("x%d", i), "capp", "laboratory", "2339-0", "2024-03-01T10:00:00Z", "final")+`}`)
+	}
+	expect(t, s.do("POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[`+strings.Join(entries, ",")+`]}`), http.StatusOK)
+	modes := includeModes(t, s, "Patient?_id=capp&_revinclude=Observation:patient")
+	counts := map[string]int{}
+	for _, mode := range modes {
+		counts[mode]++
+	}
+	if want := map[string]int{"match": 1, "include": 1000, "outcome": 1}; !maps.Equal(counts, want) {
+		t.Errorf("entry modes %v, want %v", counts, want)
+	}
+	modes = includeModes(t, s, "Patient?_id=capp&_revinclude=Observation:patient&_count=1&_summary=true")
+	if modes["outcome"] != "outcome" {
+		t.Errorf("no outcome entry for the cut includes")
+	}
+}
+
+// links returns a searchset's links by relation.
+func links(b map[string]any) map[string]string {
+	out := map[string]string{}
+	for _, l := range b["link"].([]any) {
+		out[str(l.(map[string]any)["relation"])] = str(l.(map[string]any)["url"])
+	}
+	return out
+}
+
+// TestSearchPreviousLinks: every page after the first links back to the
+// page before it, as tamper-evident as the next link.
+func TestSearchPreviousLinks(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		loadFixtures(t, s)
+		matchIDs := func(b map[string]any) []string {
+			got, modes := entryResources(t, b)
+			var out []string
+			for id := range got {
+				if modes[id] == "match" {
+					out = append(out, id)
+				}
+			}
+			return out
+		}
+		first := expect(t, s.do("GET", "Observation?_sort=_id&_count=2", nil), http.StatusOK)
+		if l := links(first); l["previous"] != "" || l["next"] == "" {
+			t.Fatalf("first page links %v", l)
+		}
+		second := expect(t, s.do("GET", links(first)["next"], nil), http.StatusOK)
+		if got := matchIDs(second); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"so3", "so4"}) {
+			t.Errorf("second page %v", got)
+		}
+		prev := links(second)["previous"]
+		if prev == "" {
+			t.Fatalf("the second page has no previous link: %v", links(second))
+		}
+		back := expect(t, s.do("GET", prev, nil), http.StatusOK)
+		if got := matchIDs(back); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"so1", "so2"}) {
+			t.Errorf("previous of the second page gave %v, want [so1 so2]", got)
+		}
+		u, _ := url.Parse(prev)
+		q := u.Query()
+		c := q.Get("_cursor")
+		q.Set("_cursor", "x"+c)
+		expectOutcome(t, s.do("GET", "Observation?"+q.Encode(), nil), http.StatusBadRequest)
+	})
+}
+
+// TestAbsoluteReferencesToThisServer: a reference written as an absolute
+// URL under the server's base finds, and is found by, the resource it names
+// like a relative one does, whether written over the API or imported with
+// the server's --base-url.
+func TestAbsoluteReferencesToThisServer(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		dir := t.TempDir()
+		s := e.start(t, dir)
+		local := s.base + "/Patient/abp"
+		expect(t, s.do("PUT", "Patient/abp", patient("Absolute", `,"id":"abp"`)), http.StatusCreated)
+		expect(t, s.do("PUT", "Observation/ab1", `{"resourceType":"Observation","id":"ab1","status":"final","code":{"text":"x"},"subject":{"reference":"`+local+`"}}`), http.StatusCreated)
+		expect(t, s.do("PUT", "Observation/ab3", `{"resourceType":"Observation","id":"ab3","status":"final","code":{"text":"x"},"subject":{"reference":"https://elsewhere.example.org/fhir/Patient/abp"}}`), http.StatusCreated)
+		file := filepath.Join(t.TempDir(), "obs.ndjson")
+		imported := `{"resourceType":"Observation","id":"ab2","status":"final","code":{"text":"x"},"subject":{"reference":"` + local + `/_history/1"}}` + "\n"
+		if err := os.WriteFile(file, []byte(imported), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := e.cli(t, dir, "import", "--base-url", s.root, "--log-level", "error", file); err != nil {
+			t.Fatalf("import: %v\n%s", err, out)
+		}
+		for _, q := range []string{"Observation?patient=abp", "Observation?subject=Patient/abp", "Observation?subject=" + local, "Patient/abp/Observation"} {
+			if got := ids(t, s, q); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"ab1", "ab2"}) {
+				t.Errorf("%s = %v, want ab1 and ab2 (not ab3, on another server)", q, got)
+			}
+		}
+		b := expect(t, s.do("GET", "Observation?_id=ab1&_include=Observation:subject", nil), http.StatusOK)
+		if n := len(b["entry"].([]any)); n != 2 {
+			t.Errorf("_include through an absolute reference: %d entries, want 2", n)
+		}
+	})
+}
+
+// TestSearchQuantities: a quantity searched without a unit matches any
+// unit; with one, only that unit (and system, when given).
+func TestSearchQuantities(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		for id, q := range map[string]string{
+			"q1": `{"value":5,"system":"http://unitsofmeasure.org","code":"mg/dL"}`,
+			"q2": `{"value":7.5,"system":"http://unitsofmeasure.org","code":"mmol/L"}`,
+			"q3": `{"value":5,"unit":"tablets"}`,
+		} {
+			expect(t, s.do("PUT", "Observation/"+id, `{"resourceType":"Observation","id":"`+id+`","status":"final","code":{"text":"x"},"valueQuantity":`+q+`}`), http.StatusCreated)
+		}
+		for _, c := range []struct {
+			query string
+			want  []string
+		}{
+			{"value-quantity=5", []string{"q1", "q3"}},
+			{"value-quantity=gt5", []string{"q2"}},
+			{"value-quantity=ge5", []string{"q1", "q2", "q3"}},
+			{"value-quantity=7.5||mmol/L", []string{"q2"}},
+			{"value-quantity=5|http://unitsofmeasure.org|mg/dL", []string{"q1"}},
+			{"value-quantity=5||mmol/L", nil},
+			{"value-quantity=lt10|http://unitsofmeasure.org|mmol/L", []string{"q2"}},
+		} {
+			got := ids(t, s, "Observation?"+c.query)
+			slices.Sort(got)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s = %v, want %v", c.query, got, c.want)
+			}
 		}
 	})
 }

@@ -79,6 +79,10 @@ type Options struct {
 	Progress func(Stats)
 	// Reject, if set, is called for each rejected item.
 	Reject func(Rejection)
+	// Base is the FHIR base URL of the server the data is loaded for:
+	// absolute references under it are indexed as the relative ones they
+	// stand for. Empty when unknown.
+	Base string
 }
 
 // ErrRejected is returned by a Strict load that met an invalid item.
@@ -147,7 +151,7 @@ func Load(ctx context.Context, st store.Store, produce func(emit func(Item) erro
 		go func() {
 			defer wg.Done()
 			for b := range raw {
-				prepare(b)
+				prepare(b, opts.Base)
 				select {
 				case done <- b:
 				case <-ctx.Done():
@@ -249,10 +253,10 @@ func apply(ctx context.Context, st store.Store, b *batch, opts Options, stats *S
 }
 
 // prepare parses and validates a batch's items into writes.
-func prepare(b *batch) {
+func prepare(b *batch, base string) {
 	b.writes = make([]store.Write, 0, len(b.items))
 	for _, it := range b.items {
-		w, reason := prepareItem(it)
+		w, reason := prepareItem(it, base)
 		if reason != "" {
 			b.rejected = append(b.rejected, Rejection{Where: it.Where, Line: it.Line, Reason: reason})
 			continue
@@ -262,7 +266,7 @@ func prepare(b *batch) {
 	b.items = b.items[:len(b.items):len(b.items)]
 }
 
-func prepareItem(it Item) (store.Write, string) {
+func prepareItem(it Item, base string) (store.Write, string) {
 	if it.Err != nil {
 		return store.Write{}, it.Err.Error()
 	}
@@ -284,7 +288,7 @@ func prepareItem(it Item) (store.Write, string) {
 	} else if !resource.ValidID(id) {
 		return store.Write{}, fmt.Sprintf("invalid id %q", id)
 	}
-	w, issues := resource.Prepare(store.OpUpdate, typ, id, obj)
+	w, issues := resource.Prepare(store.OpUpdate, typ, id, obj, base)
 	if issues != nil {
 		is := issues[0]
 		more := ""

@@ -25,9 +25,11 @@ func ValidID(s string) bool { return idPattern.MatchString(s) }
 // returns the write that stores it with op. The caller has already checked
 // that resourceType and id agree with the request; Prepare sets the id and
 // drops any client-sent meta.versionId and meta.lastUpdated (the server owns
-// them) and computes the search index values. Issues are returned when the
-// resource is invalid; obj must not be used by the caller afterwards.
-func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []validate.Issue) {
+// them) and computes the search index values, where absolute references
+// under base (the server's FHIR base URL; "" when unknown) count as the
+// relative ones they stand for. Issues are returned when the resource is
+// invalid; obj must not be used by the caller afterwards.
+func Prepare(op store.Op, typ, id string, obj *fhirjson.Object, base string) (store.Write, []validate.Issue) {
 	obj.Set("id", id)
 	moveToFront(obj, "resourceType", "id")
 	if meta := obj.Object("meta"); meta != nil {
@@ -41,10 +43,10 @@ func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []
 		return store.Write{}, issues
 	}
 	content := fhirjson.Marshal(obj)
-	index := search.Index(obj)
+	derived := derive(typ, id, obj, base)
 	return store.Write{
-		Index:        index,
-		Compartments: search.PatientCompartments(typ, id, index),
+		Index:        derived.Index,
+		Compartments: derived.Compartments,
 		Op:           op,
 		Type:         typ,
 		ID:           id,
@@ -55,6 +57,27 @@ func Prepare(op store.Op, typ, id string, obj *fhirjson.Object) (store.Write, []
 			return fhirjson.Marshal(obj), nil
 		},
 	}, nil
+}
+
+// Derive computes what a stored resource's body determines besides itself
+// (its search index values and patient compartments) the way Prepare does
+// for a write. `fhirgraph reindex` recomputes them with it after the
+// search-parameter registry changed. A body that is not a JSON resource of
+// type typ is an error.
+func Derive(typ, id string, body []byte, base string) (store.IndexUpdate, error) {
+	obj, err := fhirjson.Parse(body)
+	if err != nil {
+		return store.IndexUpdate{}, err
+	}
+	if rt := obj.String("resourceType"); rt != typ {
+		return store.IndexUpdate{}, fmt.Errorf("stored body has resourceType %q, not %q", rt, typ)
+	}
+	return derive(typ, id, obj, base), nil
+}
+
+func derive(typ, id string, obj *fhirjson.Object, base string) store.IndexUpdate {
+	index := search.Index(obj, base)
+	return store.IndexUpdate{Index: index, Compartments: search.PatientCompartments(typ, id, index)}
 }
 
 // Instant formats a time as a FHIR instant, the form meta.lastUpdated takes.

@@ -68,12 +68,12 @@ var paramsByType = sync.OnceValue(func() map[string][]compiled {
 // Index computes the search index values of a resource: one or more
 // normalized entries for every value of every search parameter its type
 // has. Types outside the registry get none.
-func Index(obj *fhirjson.Object) []store.IndexValue {
+func Index(obj *fhirjson.Object, base string) []store.IndexValue {
 	params := paramsByType()[obj.String("resourceType")]
 	if len(params) == 0 {
 		return nil
 	}
-	x := extractor{out: make([]store.IndexValue, 0, 64)}
+	x := extractor{base: base, out: make([]store.IndexValue, 0, 64)}
 	for _, p := range params {
 		x.eval(p, obj)
 	}
@@ -81,8 +81,8 @@ func Index(obj *fhirjson.Object) []store.IndexValue {
 }
 
 // IndexParam computes the index values of one parameter of a resource.
-func IndexParam(obj *fhirjson.Object, code string) []store.IndexValue {
-	var x extractor
+func IndexParam(obj *fhirjson.Object, code, base string) []store.IndexValue {
+	x := extractor{base: base}
 	for _, p := range paramsByType()[obj.String("resourceType")] {
 		if p.code == code {
 			x.eval(p, obj)
@@ -120,6 +120,7 @@ func (x *extractor) eval(p compiled, obj *fhirjson.Object) {
 
 type extractor struct {
 	param string
+	base  string // the server's FHIR base: references under it are local
 	out   []store.IndexValue
 }
 
@@ -211,7 +212,7 @@ func (x *extractor) reference(n fhirpath.Node) {
 	case string: // canonical or uri
 		x.add("", v)
 	case *fhirjson.Object:
-		x.add("", NormalizeReference(v.String("reference")))
+		x.add("", NormalizeReference(v.String("reference"), x.base))
 		if id := v.Object("identifier"); id != nil {
 			x.addSystem(identifierSuffix, id.String("value"), id.String("system"))
 		}
@@ -219,11 +220,15 @@ func (x *extractor) reference(n fhirpath.Node) {
 }
 
 // NormalizeReference reduces a literal reference to the form references are
-// indexed and searched by: "Type/id" for relative and versioned references,
+// indexed and searched by: "Type/id" for relative and versioned references
+// and for absolute ones under base (the server's FHIR base URL, if known),
 // the URL itself otherwise. Contained ("#id") references are not indexed.
-func NormalizeReference(ref string) string {
+func NormalizeReference(ref, base string) string {
 	if ref == "" || ref[0] == '#' {
 		return ""
+	}
+	if base = strings.TrimSuffix(base, "/"); base != "" {
+		ref = strings.TrimPrefix(ref, base+"/")
 	}
 	if strings.Contains(ref, "://") || strings.HasPrefix(ref, "urn:") {
 		return ref

@@ -47,7 +47,7 @@ const observation = `{"resourceType":"Observation","id":"o1","status":"final",
  "valueQuantity":{"value":95.5,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`
 
 func TestIndexNormalizesEachParameterType(t *testing.T) {
-	vals := Index(mustParse(t, observation))
+	vals := Index(mustParse(t, observation), "")
 	v955 := EncodeNumber(95.5)
 	cases := []struct {
 		param string
@@ -77,7 +77,7 @@ func TestIndexNormalizesEachParameterType(t *testing.T) {
 
 func TestIndexStringsFoldAndKeepExact(t *testing.T) {
 	vals := Index(mustParse(t, `{"resourceType":"Patient","id":"x","name":[{"family":"Renée  Ó'Brien","given":["Zoë","Ann"]}],
-		"address":[{"city":"São Paulo","line":["1 Main St"]}],"gender":"female","birthDate":"1970"}`))
+		"address":[{"city":"São Paulo","line":["1 Main St"]}],"gender":"female","birthDate":"1970"}`), "")
 	if got, want := entries(vals, "family"), []string{"Renée  Ó'Brien|renee o'brien"}; !slices.Equal(got, want) {
 		t.Errorf("family = %q, want %q", got, want)
 	}
@@ -93,16 +93,41 @@ func TestIndexStringsFoldAndKeepExact(t *testing.T) {
 }
 
 func TestIndexIdentifiersAndReferenceIdentifiers(t *testing.T) {
-	vals := Index(mustParse(t, `{"resourceType":"Patient","id":"x","identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},"system":"urn:mrn","value":"123"}]}`))
+	vals := Index(mustParse(t, `{"resourceType":"Patient","id":"x","identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},"system":"urn:mrn","value":"123"}]}`), "")
 	if got, want := entries(vals, "identifier"), []string{"urn:mrn|123"}; !slices.Equal(got, want) {
 		t.Errorf("identifier = %q, want %q", got, want)
 	}
 	if got, want := entries(vals, "identifier:of-type"), []string{"http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"}; !slices.Equal(got, want) {
 		t.Errorf("identifier:of-type = %q", got)
 	}
-	vals = Index(mustParse(t, `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"subject":{"identifier":{"system":"urn:mrn","value":"123"}}}`))
+	vals = Index(mustParse(t, `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"subject":{"identifier":{"system":"urn:mrn","value":"123"}}}`), "")
 	if got, want := entries(vals, "subject:identifier"), []string{"urn:mrn|123"}; !slices.Equal(got, want) {
 		t.Errorf("subject:identifier = %q", got)
+	}
+}
+
+// Absolute references under the server's base are its own resources and
+// are indexed as the relative references they stand for; others stay URLs.
+func TestIndexLocalAbsoluteReferencesAsRelative(t *testing.T) {
+	obs := `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},
+		"subject":{"reference":"https://fhir.example.org/fhir/Patient/p1/_history/2"},
+		"performer":[{"reference":"https://elsewhere.example.org/fhir/Practitioner/d1"}]}`
+	vals := Index(mustParse(t, obs), "https://fhir.example.org/fhir/")
+	if got, want := entries(vals, "subject"), []string{"Patient/p1"}; !slices.Equal(got, want) {
+		t.Errorf("subject = %q, want %q", got, want)
+	}
+	if got, want := entries(vals, "patient"), []string{"Patient/p1"}; !slices.Equal(got, want) {
+		t.Errorf("patient = %q, want %q", got, want)
+	}
+	if got, want := entries(vals, "performer"), []string{"https://elsewhere.example.org/fhir/Practitioner/d1"}; !slices.Equal(got, want) {
+		t.Errorf("performer = %q, want %q", got, want)
+	}
+	if got := PatientCompartments("Observation", "o", vals); !slices.Equal(got, []string{"Patient/p1"}) {
+		t.Errorf("compartments = %q", got)
+	}
+	// Without a base, the same reference is an external URL.
+	if got := entries(Index(mustParse(t, obs), ""), "subject"); !slices.Equal(got, []string{"https://fhir.example.org/fhir/Patient/p1/_history/2"}) {
+		t.Errorf("subject without a base = %q", got)
 	}
 }
 
@@ -150,7 +175,7 @@ func TestEncodeNumberOrders(t *testing.T) {
 func TestIndexCoversGeneratedPractice(t *testing.T) {
 	n := 0
 	err := synth.Generate(synth.Options{Patients: 3, Seed: 1}, func(obj *fhirjson.Object) error {
-		vals := Index(obj)
+		vals := Index(obj, "")
 		typ := obj.String("resourceType")
 		switch typ {
 		case "Observation", "Condition", "Encounter", "MedicationRequest", "Procedure", "DiagnosticReport", "DocumentReference":
@@ -175,7 +200,7 @@ func BenchmarkIndex(b *testing.B) {
 	b.ResetTimer()
 	entriesTotal := 0
 	for i := 0; b.Loop(); i++ {
-		entriesTotal += len(Index(objs[i%len(objs)]))
+		entriesTotal += len(Index(objs[i%len(objs)], ""))
 	}
 	b.ReportMetric(float64(entriesTotal)/float64(b.N), "entries/resource")
 }
@@ -194,7 +219,7 @@ func TestPatientCompartments(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			obj := mustParse(t, c.json)
-			got := PatientCompartments(obj.String("resourceType"), obj.String("id"), Index(obj))
+			got := PatientCompartments(obj.String("resourceType"), obj.String("id"), Index(obj, ""))
 			if !slices.Equal(got, c.want) {
 				t.Errorf("got %v, want %v", got, c.want)
 			}

@@ -21,6 +21,9 @@ type Search struct {
 	Ignored []string
 	// Includes and RevIncludes are the _include and _revinclude values.
 	Includes, RevIncludes []Include
+	// Subset is what _summary and _elements leave of each match; nil keeps
+	// all of it.
+	Subset *Subset
 }
 
 // ParamError is a malformed search parameter: the answer is 400 naming it.
@@ -45,6 +48,13 @@ type Options struct {
 var resultParams = map[string]bool{
 	"_count": true, "_sort": true, "_total": true, "_summary": true, "_elements": true,
 	"_include": true, "_revinclude": true, "_format": true, "_pretty": true, "_cursor": true,
+}
+
+// IsResultParam reports whether a parameter (with or without a modifier)
+// shapes or pages the result rather than filtering it.
+func IsResultParam(key string) bool {
+	base, _, _ := strings.Cut(key, ":")
+	return resultParams[base]
 }
 
 // DefaultCount is the page size when _count is absent.
@@ -83,12 +93,17 @@ func Compile(typ string, params url.Values, opts Options) (*Search, error) {
 	if len(s.Query.Where) > maxClauses {
 		return nil, &ParamError{Param: keys[len(keys)-1], Msg: fmt.Sprintf("a search may combine at most %d parameters", maxClauses)}
 	}
+	sub, err := ParseSubset(typ, params)
+	if err != nil {
+		return nil, err
+	}
+	s.Subset = sub
 	return s, nil
 }
 
 // add applies one key=value pair; false means it was ignored.
 func (s *Search) add(typ, key, value string, opts Options) (bool, error) {
-	if resultParams[key] {
+	if IsResultParam(key) {
 		return true, s.result(key, value)
 	}
 	if strings.HasPrefix(key, "_has:") {
@@ -103,6 +118,9 @@ func (s *Search) add(typ, key, value string, opts Options) (bool, error) {
 		ids := splitOr(value)
 		if len(ids) > maxAlternatives {
 			return false, &ParamError{Param: key, Msg: fmt.Sprintf("at most %d values", maxAlternatives)}
+		}
+		if slices.Contains(ids, "") {
+			return false, &ParamError{Param: key, Msg: "empty value"}
 		}
 		if s.Query.IDs != nil {
 			ids = intersect(s.Query.IDs, ids)
@@ -263,13 +281,10 @@ func referencePredicates(p *schema.SearchParam, key, modifier, v string, opts Op
 		}
 		return []store.Predicate{pred}, nil
 	}
-	if base := strings.TrimSuffix(opts.BaseURL, "/"); base != "" && strings.HasPrefix(v, base+"/") {
-		v = strings.TrimPrefix(v, base+"/")
-	}
+	v = NormalizeReference(v, opts.BaseURL)
 	if strings.Contains(v, "://") || strings.HasPrefix(v, "urn:") {
 		return []store.Predicate{{Param: p.Code, Match: store.MatchEqual, Value: v}}, nil
 	}
-	v = NormalizeReference(v)
 	if typ, id, ok := strings.Cut(v, "/"); ok {
 		if modifier != "" && modifier != typ {
 			return nil, &ParamError{Param: key, Msg: fmt.Sprintf("reference %q is not of type %s", v, modifier)}
@@ -355,7 +370,11 @@ func (s *Search) has(typ, key, value string, opts Options) error {
 
 // result applies a result parameter.
 func (s *Search) result(key, value string) error {
-	switch key {
+	base, modifier, _ := strings.Cut(key, ":")
+	if modifier != "" && base != "_include" && base != "_revinclude" {
+		return &ParamError{Param: key, Msg: base + " takes no modifier"}
+	}
+	switch base {
 	case "_count":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 0 {
@@ -371,14 +390,14 @@ func (s *Search) result(key, value string) error {
 	case "_cursor":
 		s.Query.Cursor = value
 	case "_include", "_revinclude":
-		in, err := ParseInclude(s.Query.Type, key, value, key == "_revinclude")
+		in, err := ParseInclude(s.Query.Type, key, value, base == "_revinclude")
 		if err != nil {
 			return err
 		}
 		if len(s.Includes)+len(s.RevIncludes) >= maxIncludes {
 			return &ParamError{Param: key, Msg: fmt.Sprintf("at most %d _include and _revinclude values", maxIncludes)}
 		}
-		if key == "_include" {
+		if base == "_include" {
 			s.Includes = append(s.Includes, in)
 		} else {
 			s.RevIncludes = append(s.RevIncludes, in)

@@ -92,9 +92,9 @@ func quantityPredicates(code, key, v string) ([]store.Predicate, error) {
 	if len(parts) != 1 && len(parts) != 3 {
 		return nil, &ParamError{Param: key, Msg: "expected [prefix]number|system|code"}
 	}
-	unit := store.Predicate{Match: store.MatchEqual}
+	unit := store.Predicate{Match: store.MatchAny} // any unit
 	if len(parts) == 3 && parts[2] != "" {
-		unit.Value = parts[2]
+		unit.Match, unit.Value = store.MatchEqual, parts[2]
 		if parts[1] != "" {
 			unit.System, unit.HasSystem = parts[1], true
 		}

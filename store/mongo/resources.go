@@ -48,6 +48,14 @@ const (
 //     both bounds of one value are exact for the usual single-valued
 //     parameter; for several values lo[i] and hi[i] belong together.
 //
+// rngx holds each range entry whole, per parameter, so that the Bounds of
+// one predicate hold for one entry (see ranges.go):
+// {rngx: {date: ["2025-02-28T00:00:00.000Z 2025-02-28T23:59:59.999Z |"]}}.
+//
+// srt holds, per parameter, the values _sort orders by (see sortKeys):
+// {srt: {date: {a: "cfcd…~", d: "2025-02-28T23:59:59.999Z"}}}. Both are
+// read in descending order, so that resources without one come last.
+//
 // Flat "param=low" strings in one array would not do: a two-sided range on
 // an array matches when different elements satisfy each side, so values of
 // other parameters would leak into the result.
@@ -69,6 +77,8 @@ type currentDoc struct {
 	Compartments []string  `bson:"compartments,omitempty"`
 	Idx          []string  `bson:"idx,omitempty"`
 	Rng          bson.D    `bson:"rng,omitempty"`
+	Srt          bson.D    `bson:"srt,omitempty"`
+	Rngx         bson.D    `bson:"rngx,omitempty"`
 	Body         string    `bson:"body,omitempty"`
 }
 
@@ -81,13 +91,22 @@ type rangeValues struct {
 // resourceIndexes are the indexes of each resource-type collection: Search
 // (search.go) filters on idx, rng, compartments and practice and orders by
 // lastUpdated and _id; Count filters on deleted. Reads by id use _id.
+// Orders by a search parameter (srt) have no index: they sort the matches
+// of the filter (see Search). TestEverySearchHasAnIndex checks the list.
+//
+// The practice (tenant) follows the search keys instead of leading them:
+// authorization adds a practice filter to some searches only, and an index
+// led by practice would serve no other search (MongoDB cannot skip its
+// first key); after idx or compartments, the practice filter is an index
+// bound wherever it is given.
 var resourceIndexes = []index{
-	{keys: bson.D{{Key: "idx", Value: 1}}, why: "search: equality and prefix on normalized values"},
+	{keys: bson.D{{Key: "idx", Value: 1}, {Key: "practice", Value: 1}}, why: "search: equality and prefix on normalized values, within the practices authorization allows"},
 	{keys: bson.D{{Key: "rng.$**", Value: 1}}, optional: true, wildcard: true, why: "search: date and number range comparisons"},
-	{keys: bson.D{{Key: "compartments", Value: 1}}, why: "patient-compartment filters"},
+	{keys: bson.D{{Key: "compartments", Value: 1}, {Key: "practice", Value: 1}}, why: "patient-compartment filters, within the practices authorization allows"},
 	{keys: bson.D{{Key: "practice", Value: 1}}, why: "practice (tenant) filters"},
 	{keys: bson.D{{Key: "deleted", Value: 1}}, why: "Count of live resources"},
 	{keys: bson.D{{Key: "lastUpdated", Value: 1}, {Key: "_id", Value: 1}}, why: "search: _lastUpdated bounds, sort and keyset paging"},
+	{keys: bson.D{{Key: "lastUpdated", Value: -1}, {Key: "_id", Value: 1}}, why: "search: newest first (ties by id), and the pages before a cursor of oldest first"},
 }
 
 // versionDoc is one version in the history collection. _id is its place in

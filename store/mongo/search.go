@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,19 +16,24 @@ import (
 
 // Search runs a plan as one filter document on the type's collection (see
 // currentDoc for the fields it reads), after one query per chain (Target)
-// or reverse chain (Has) that turns it into an $in list of ids.
+// or reverse chain (Has) that turns it into an $in list of ids. Pages
+// continue by keyset, like the embedded engine's: a cursor holds the sort
+// values and the id of the row a page ended at (Next) or began at (Prev),
+// and the next query asks for the rows after (before) it.
 //
 // Where it differs from the contract of store.Query, and why:
-//   - Order: Sort may name _lastUpdated and _id only; a search parameter
-//     is an error wrapping store.ErrUnsupported (a document's sort value
-//     would be the lowest or highest of an array, which FerretDB cannot
-//     compute). Ties and an empty Sort fall back to the logical id, not to
-//     the order of creation, which documents do not record.
-//   - Ranges: a predicate's Bounds are each checked against some entry of
-//     the parameter, and separately from its Value: lo and hi live in
-//     parallel arrays (rng.<param>.lo, .hi), which FerretDB cannot match
-//     element by element. For a parameter with one value per resource (most
-//     dates and quantities) this is exact.
+//   - Order: ties and an empty Sort fall back to the logical id, not to
+//     the order of creation, which documents do not record. A search
+//     parameter's sort values (srt) have no index (a wildcard index leaves
+//     out the documents without the field, which must come last; an index
+//     per sortable parameter would be one per parameter of the registry),
+//     so the server sorts the filter's matches, keeping the first Count+1:
+//     cheap for the usual patient-scoped search, a read of every live
+//     resource of the type for a search sorted by a parameter alone.
+//   - Ranges: a predicate's Bounds and Value hold for one entry of the
+//     parameter (see ranges.go), except on documents written before rngx
+//     was stored, where each Bound is checked against some entry, and
+//     separately from the Value, until they are reindexed.
 //   - An empty System (|code) is "an entry code=value and no entry
 //     code=<system>|value": exact unless one resource has the code both with
 //     and without a system.
@@ -44,27 +48,14 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 	if err := q.Validate(); err != nil {
 		return store.SearchPage{}, fmt.Errorf("mongo store: %w", err)
 	}
-	sort := bson.D{}
-	for _, k := range q.Sort {
-		f, ok := sortFields[k.Param]
-		if !ok {
-			return store.SearchPage{}, fmt.Errorf("mongo store: sort by %s: %w", k.Param, store.ErrUnsupported)
-		}
-		dir := 1
-		if k.Desc {
-			dir = -1
-		}
-		sort = append(sort, bson.E{Key: f, Value: dir})
-	}
-	if !slices.ContainsFunc(sort, func(e bson.E) bool { return e.Key == "_id" }) {
-		sort = append(sort, bson.E{Key: "_id", Value: 1})
-	}
-	var after bson.D
+	order := orderOf(q.Sort)
+	var pos *cursor.Position
 	if q.Cursor != "" {
-		var err error
-		if after, err = afterCursor(q); err != nil {
+		p, err := decodeSearchCursor(q, order)
+		if err != nil {
 			return store.SearchPage{}, fmt.Errorf("mongo store: %w", err)
 		}
+		pos = &p
 	}
 	page := store.SearchPage{Total: -1}
 	if !validType(q.Type) {
@@ -88,10 +79,15 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 	if q.CountOnly {
 		return page, nil
 	}
-	if after != nil {
-		filter = bson.D{{Key: "$and", Value: bson.A{filter, after}}}
+	back := pos != nil && pos.Back
+	if back {
+		order = order.reversed()
 	}
-	cur, err := c.Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(q.Count)+1).SetProjection(readProjection))
+	if pos != nil {
+		filter = bson.D{{Key: "$and", Value: bson.A{filter, order.after(pos)}}}
+	}
+	opts := options.Find().SetSort(order.spec()).SetLimit(int64(q.Count) + 1).SetProjection(order.projection())
+	cur, err := c.Find(ctx, filter, opts)
 	if err != nil {
 		return store.SearchPage{}, s.fail(ctx, err)
 	}
@@ -99,63 +95,28 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 	if err := cur.All(ctx, &docs); err != nil {
 		return store.SearchPage{}, s.fail(ctx, err)
 	}
-	for i, d := range docs {
-		if i == q.Count {
-			page.Next = nextCursor(q, docs[i-1])
-			break
-		}
+	more := len(docs) > q.Count
+	docs = docs[:min(len(docs), q.Count)]
+	if back {
+		// Read nearest first, shown in the plan's order.
+		slices.Reverse(docs)
+	}
+	for _, d := range docs {
 		page.Resources = append(page.Resources, store.Resource{Type: q.Type, ID: d.ID, VersionID: d.Version, LastUpdated: d.LastUpdated.UTC(), Body: []byte(d.Body)})
 	}
+	if len(docs) == 0 {
+		return page, nil
+	}
+	// A page read backwards ends where the page it was asked from began,
+	// so there is a next one; one read forwards from a cursor has one
+	// before it.
+	if more || back {
+		page.Next = encodeSearchCursor(q, docs[len(docs)-1], false)
+	}
+	if more && back || !back && pos != nil {
+		page.Prev = encodeSearchCursor(q, docs[0], true)
+	}
 	return page, nil
-}
-
-// sortFields are the sort keys this engine orders by natively.
-var sortFields = map[string]string{"_lastUpdated": "lastUpdated", "_id": "_id"}
-
-func nextCursor(q store.Query, d currentDoc) string {
-	pos := cursor.Position{Tie: d.ID}
-	for _, k := range q.Sort {
-		v := d.ID
-		if k.Param == "_lastUpdated" {
-			v = strconv.FormatInt(d.LastUpdated.UnixMilli(), 10)
-		}
-		pos.Keys = append(pos.Keys, &v)
-	}
-	return cursor.Encode(q, pos)
-}
-
-// afterCursor is the keyset condition "sorts after the cursor's document":
-// after on a key, or equal on it and after on the rest; _id breaks ties.
-func afterCursor(q store.Query) (bson.D, error) {
-	pos, err := cursor.Decode(q, q.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	cond := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: pos.Tie}}}}
-	for i := len(q.Sort) - 1; i >= 0; i-- {
-		k := q.Sort[i]
-		if pos.Keys[i] == nil {
-			return nil, fmt.Errorf("%w: search cursor: bad position", store.ErrInvalid)
-		}
-		var v any = *pos.Keys[i]
-		if k.Param == "_lastUpdated" {
-			ms, err := strconv.ParseInt(*pos.Keys[i], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%w: search cursor: bad position", store.ErrInvalid)
-			}
-			v = time.UnixMilli(ms).UTC()
-		}
-		op := "$gt"
-		if k.Desc {
-			op = "$lt"
-		}
-		f := sortFields[k.Param]
-		cond = bson.D{{Key: "$or", Value: bson.A{
-			bson.D{{Key: f, Value: bson.D{{Key: op, Value: v}}}},
-			bson.D{{Key: "$and", Value: bson.A{bson.D{{Key: f, Value: v}}, cond}}},
-		}}}
-	}
-	return cond, nil
 }
 
 // filter is the filter document selecting the live resources of q.
@@ -287,6 +248,9 @@ func (s *Store) entry(ctx context.Context, p store.Predicate) (bson.D, error) {
 			f = "rng." + fieldName(p.Param) + ".hi"
 		}
 		and = append(and, bson.D{{Key: f, Value: bson.D{{Key: mongoOps[b.Op], Value: b.Arg}}}})
+	}
+	if d, ok := exactRange(p); ok {
+		and = append(and, d)
 	}
 	if len(and) == 1 {
 		return and[0].(bson.D), nil

@@ -300,6 +300,7 @@ func (v *pending) doc() *currentDoc {
 	d.Hash, d.Practice, d.Body = v.w.Hash, v.w.Practice, v.body
 	d.Compartments = slices.Compact(slices.Sorted(slices.Values(v.w.Compartments)))
 	d.Idx, d.Rng = indexFields(v.w.Index)
+	d.Srt, d.Rngx = sortFields(v.w.Index), rangeEntries(v.w.Index)
 	return d
 }
 

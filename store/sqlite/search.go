@@ -13,9 +13,10 @@ import (
 
 // Search runs a plan as one SQL statement (see searchsql.go), and a second
 // one counting the matches when asked for a total. Pages continue by
-// keyset: the cursor holds the last row's sort values and rid, and the next
-// page starts after them, so rows written between two pages neither repeat
-// nor shift the others.
+// keyset: a cursor holds the sort values and rid of the row a page ended
+// at (Next) or began at (Prev), and the page it asks for is the rows after
+// (before) it, so rows written between two pages neither repeat nor shift
+// the others.
 func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, error) {
 	if err := s.enter(); err != nil {
 		return store.SearchPage{}, err
@@ -58,29 +59,57 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 		return store.SearchPage{}, s.fail(ctx, err)
 	}
 	defer rows.Close()
-	keys := make([]any, len(q.Sort))
-	var rid int64
+	var found []pageRow
 	for rows.Next() {
-		if len(page.Resources) == q.Count {
-			page.Next = encodeSearchCursor(q, rid, keys)
-			break
-		}
-		r := store.Resource{Type: q.Type}
+		r := pageRow{Resource: store.Resource{Type: q.Type}, keys: make([]any, len(q.Sort))}
 		var ms int64
-		dst := []any{&rid, &r.ID, &r.VersionID, &ms, (*[]byte)(&r.Body)}
-		for i := range keys {
-			dst = append(dst, &keys[i])
+		dst := []any{&r.rid, &r.ID, &r.VersionID, &ms, (*[]byte)(&r.Body)}
+		for i := range r.keys {
+			dst = append(dst, &r.keys[i])
 		}
 		if err := rows.Scan(dst...); err != nil {
 			return store.SearchPage{}, s.fail(ctx, err)
 		}
 		r.LastUpdated = time.UnixMilli(ms).UTC()
-		page.Resources = append(page.Resources, r)
+		found = append(found, r)
 	}
 	if err := rows.Err(); err != nil {
 		return store.SearchPage{}, s.fail(ctx, err)
 	}
+	// pageSQL reads one row more than a page, to know whether there is a
+	// page further on: after the page, or before it when reading back.
+	back := after != nil && after.Back
+	more := len(found) > q.Count
+	switch {
+	case more && back:
+		found = found[1:]
+	case more:
+		found = found[:q.Count]
+	}
+	for _, r := range found {
+		page.Resources = append(page.Resources, r.Resource)
+	}
+	if len(found) == 0 {
+		return page, nil
+	}
+	// A page read backwards ends where the page it was asked from began,
+	// so there is a next one; one read forwards from a cursor has one
+	// before it.
+	if more || back {
+		last := found[len(found)-1]
+		page.Next = encodeSearchCursor(q, last.rid, last.keys, false)
+	}
+	if more && back || !back && after != nil {
+		page.Prev = encodeSearchCursor(q, found[0].rid, found[0].keys, true)
+	}
 	return page, nil
+}
+
+// pageRow is one row of pageSQL: the resource, its rid and sort values.
+type pageRow struct {
+	store.Resource
+	rid  int64
+	keys []any
 }
 
 // query runs a search statement, prepared once per shape.
@@ -95,14 +124,15 @@ func (s *Store) query(ctx context.Context, text string, args []any) (*sql.Rows, 
 	return st.QueryContext(ctx, args...)
 }
 
-// searchCursor is a decoded cursor: the last row's sort values and rid.
+// searchCursor is a decoded cursor: a row's sort values and rid, and
+// whether the page after it (Next) or before it (Prev, Back) is wanted.
 type searchCursor struct {
 	cursor.Position
 	RID int64
 }
 
-func encodeSearchCursor(q store.Query, rid int64, keys []any) string {
-	pos := cursor.Position{Tie: strconv.FormatInt(rid, 10), Keys: make([]*string, len(keys))}
+func encodeSearchCursor(q store.Query, rid int64, keys []any, back bool) string {
+	pos := cursor.Position{Tie: strconv.FormatInt(rid, 10), Keys: make([]*string, len(keys)), Back: back}
 	for i, k := range keys {
 		var v string
 		switch k := k.(type) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/fhirgraph/fhirgraph/store/internal/cursor"
 )
 
 // patientPlan is what a patient's app asks most: one patient's
@@ -66,16 +67,23 @@ func TestPatientSearchUsesIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := patientPlan("pat-000001")
+	date := "2020-01-01T00:00:00.000Z"
+	at := func(back bool) *searchCursor {
+		return &searchCursor{Position: cursor.Position{Keys: []*string{&date}, Back: back}, RID: 100}
+	}
 	for _, tc := range []struct {
 		name string
 		q    store.Query
+		c    *searchCursor
 	}{
-		{"Page", q},
-		{"WithoutCompartment", func() store.Query { q := q; q.Compartments = nil; return q }()},
-		{"ByLastUpdated", func() store.Query { q := q; q.Sort = []store.SortKey{{Param: "_lastUpdated", Desc: true}}; return q }()},
+		{"Page", q, nil},
+		{"WithoutCompartment", func() store.Query { q := q; q.Compartments = nil; return q }(), nil},
+		{"ByLastUpdated", func() store.Query { q := q; q.Sort = []store.SortKey{{Param: "_lastUpdated", Desc: true}}; return q }(), nil},
+		{"PageAfter", q, at(false)},
+		{"PageBefore", q, at(true)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pageText, pageArgs := pageSQL(&tc.q, nil)
+			pageText, pageArgs := pageSQL(&tc.q, tc.c)
 			countText, countArgs := countSQL(&tc.q)
 			for _, stmt := range []struct {
 				text string

@@ -337,9 +337,11 @@ func countSQL(q *store.Query) (string, []any) {
 }
 
 // pageSQL is the statement that returns the page of q after c (nil for
-// the first page): rid, id, version, last_updated, body, then the sort
-// keys. The inner query orders and limits rids and keys only; bodies are
-// read for the page alone.
+// the first page), or before it when c.Back: rid, id, version,
+// last_updated, body, then the sort keys, in the plan's order, one row
+// more than a page. The inner query orders and limits rids and keys only
+// (from the cursor on, so backwards for a page before it); bodies are read
+// for the page alone.
 func pageSQL(q *store.Query, c *searchCursor) (string, []any) {
 	var b sqlBuilder
 	b.w("SELECT p.rid, o.id, o.version, o.last_updated, v.body")
@@ -354,58 +356,75 @@ func pageSQL(q *store.Query, c *searchCursor) (string, []any) {
 	}
 	b.from(q, "r")
 	b.w(")")
+	back := c != nil && c.Back
 	if c != nil {
 		b.w(" WHERE ")
-		b.after(q.Sort, c, 0)
+		b.after(q.Sort, c, 0, back)
 	}
 	b.w(" ORDER BY ")
-	b.w(orderBy(q.Sort, ""))
+	b.w(orderBy(q.Sort, "", back))
 	b.w(" LIMIT ")
 	b.arg(q.Count + 1)
 	b.w(") AS p CROSS JOIN resources o ON o.rid = p.rid JOIN versions v ON v.seq = o.seq ORDER BY ")
-	b.w(orderBy(q.Sort, "p."))
+	b.w(orderBy(q.Sort, "p.", false))
 	return b.sb.String(), b.args
 }
 
-func orderBy(keys []store.SortKey, prefix string) string {
+// orderBy is the plan's order (NULL keys last, rid breaking ties), or its
+// reverse.
+func orderBy(keys []store.SortKey, prefix string, reverse bool) string {
+	asc, desc, nulls, rid := " ASC", " DESC", " NULLS LAST, ", "rid"
+	if reverse {
+		asc, desc, nulls, rid = desc, asc, " NULLS FIRST, ", "rid DESC"
+	}
 	var sb strings.Builder
 	for i, k := range keys {
-		dir := " ASC"
+		dir := asc
 		if k.Desc {
-			dir = " DESC"
+			dir = desc
 		}
-		fmt.Fprintf(&sb, "%sk%d%s NULLS LAST, ", prefix, i, dir)
+		fmt.Fprintf(&sb, "%sk%d%s%s", prefix, i, dir, nulls)
 	}
-	sb.WriteString(prefix + "rid")
+	sb.WriteString(prefix + rid)
 	return sb.String()
 }
 
-// after writes the keyset condition "sorts after the cursor's row", from
-// key i on: after on key i, or equal on it and after on the rest; rid
-// breaks ties. NULL keys sort last.
-func (b *sqlBuilder) after(keys []store.SortKey, c *searchCursor, i int) {
+// after writes the keyset condition "sorts after the cursor's row" (with
+// back, "before"), from key i on: after on key i, or equal on it and after
+// on the rest; rid breaks ties. NULL keys sort last.
+func (b *sqlBuilder) after(keys []store.SortKey, c *searchCursor, i int, back bool) {
 	if i == len(keys) {
-		b.w("rid > ")
+		if back {
+			b.w("rid < ")
+		} else {
+			b.w("rid > ")
+		}
 		b.arg(c.RID)
 		return
 	}
 	k := fmt.Sprintf("k%d", i)
 	v := c.bind(keys, i)
 	b.w("(")
-	if v != nil {
+	switch {
+	case v != nil:
 		op := " > "
-		if keys[i].Desc {
+		if keys[i].Desc != back {
 			op = " < "
 		}
 		b.w(k, op)
 		b.arg(v)
-		b.w(" OR ", k, " IS NULL OR (", k, " = ")
+		if !back {
+			b.w(" OR ", k, " IS NULL")
+		}
+		b.w(" OR (", k, " = ")
 		b.arg(v)
-	} else {
+	case back:
+		b.w(k, " IS NOT NULL OR (", k, " IS NULL")
+	default:
 		b.w("(", k, " IS NULL")
 	}
 	b.w(" AND ")
-	b.after(keys, c, i+1)
+	b.after(keys, c, i+1, back)
 	b.w("))")
 }
 

@@ -13,8 +13,12 @@ import (
 
 func runSearch(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Plans", func(t *testing.T) { testSearchPlans(t, open(t)) })
+	t.Run("SortByParameters", func(t *testing.T) { testSearchSort(t, open(t)) })
+	t.Run("RangesOnSeveralValues", func(t *testing.T) { testSearchRanges(t, open(t)) })
 	runAll(t, open, []test{
 		{"PagesVisitEveryMatchOnce", testSearchPaging},
+		{"PagesBackMatchPagesForward", testSearchPagingBack},
+		{"PagesBackUnderInserts", testSearchPagingBackUnderInserts},
 		{"SinceAndBefore", testSearchSinceBefore},
 		{"InvalidPlansAreErrInvalid", testSearchInvalid},
 	})
@@ -117,9 +121,6 @@ type searchCase struct {
 	want []string
 	// total, when not -1, is the Total the page must report.
 	total int
-	// optional marks a plan an engine may refuse with ErrUnsupported
-	// (sorting by a search parameter: see the engine's Search).
-	optional bool
 }
 
 func searchCases() []searchCase {
@@ -180,11 +181,11 @@ func searchCases() []searchCase {
 		{name: "Compartments", q: with(obsQuery(), func(q *store.Query) { q.Compartments = []string{"Patient/p2", "Patient/p3"} }), want: []string{"o3", "o4", "o5"}},
 		{name: "CompartmentsAndEquality", q: with(obsQuery(store.Clause{eq("category", "laboratory")}), func(q *store.Query) { q.Compartments = []string{"Patient/p1"} }), want: []string{"o1"}},
 		{name: "Practices", q: with(obsQuery(), func(q *store.Query) { q.Practices = []string{"pr2", "pr3"} }), want: []string{"o3", "o4", "o5"}},
-		{name: "SortByDateAscending", q: with(obsQuery(), sorted("date", false)), want: []string{"o4", "o1", "o2", "o3", "o5"}, optional: true},
-		{name: "SortByDateDescending", q: with(obsQuery(), sorted("date", true)), want: []string{"o3", "o2", "o1", "o4", "o5"}, optional: true},
+		{name: "SortByDateAscending", q: with(obsQuery(), sorted("date", false)), want: []string{"o4", "o1", "o2", "o3", "o5"}},
+		{name: "SortByDateDescending", q: with(obsQuery(), sorted("date", true)), want: []string{"o3", "o2", "o1", "o4", "o5"}},
 		{name: "SortByStringThenLastUpdated", q: with(obsQuery(), func(q *store.Query) {
 			q.Sort = []store.SortKey{{Param: "note"}, {Param: "_lastUpdated", Desc: true}}
-		}), want: []string{"o2", "o4", "o1", "o5", "o3"}, optional: true},
+		}), want: []string{"o2", "o4", "o1", "o5", "o3"}},
 		{name: "SortByLastUpdatedDescending", q: with(obsQuery(), sorted("_lastUpdated", true)), want: []string{"o5", "o4", "o3", "o2", "o1"}},
 		{name: "SortByLastUpdatedAscending", q: with(obsQuery(store.Clause{eq("category", "laboratory")}), sorted("_lastUpdated", false)), want: []string{"o1", "o3", "o4"}},
 		{name: "SortByIDDescending", q: with(obsQuery(), sorted("_id", true)), want: []string{"o5", "o4", "o3", "o2", "o1"}},
@@ -204,14 +205,10 @@ func searchCases() []searchCase {
 	}
 }
 
-// searchIDs runs q and returns the page's ids; a case marked optional is
-// skipped when the engine refuses it with ErrUnsupported.
-func searchIDs(t *testing.T, s store.Store, q store.Query, optional bool) ([]string, store.SearchPage) {
+// searchIDs runs q and returns the page's ids.
+func searchIDs(t *testing.T, s store.Store, q store.Query) ([]string, store.SearchPage) {
 	t.Helper()
 	page, err := s.Search(context.Background(), q)
-	if optional && errors.Is(err, store.ErrUnsupported) {
-		t.Skipf("engine does not support this plan: %v", err)
-	}
 	if err != nil {
 		t.Fatalf("Search: %v", err)
 	}
@@ -229,7 +226,7 @@ func testSearchPlans(t *testing.T, s store.Store) {
 	writeFixture(t, s, searchFixture)
 	for _, tc := range searchCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got, page := searchIDs(t, s, tc.q, tc.optional)
+			got, page := searchIDs(t, s, tc.q)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("ids = %v, want %v", got, tc.want)
 			}
@@ -252,20 +249,8 @@ func testSearchPlans(t *testing.T, s store.Store) {
 // start is returned exactly once, in order, whatever is created meanwhile.
 func testSearchPaging(t *testing.T, s store.Store) {
 	writeFixture(t, s, searchFixture)
-	orders := []struct {
-		name     string
-		sort     []store.SortKey
-		want     []string
-		optional bool
-	}{
-		{"Creation", nil, []string{"o1", "o2", "o3", "o4", "o5"}, false},
-		{"LastUpdatedDescending", []store.SortKey{{Param: "_lastUpdated", Desc: true}}, []string{"o5", "o4", "o3", "o2", "o1"}, false},
-		{"IDAscending", []store.SortKey{{Param: "_id"}}, []string{"o1", "o2", "o3", "o4", "o5"}, false},
-		{"DateAscending", []store.SortKey{{Param: "date"}}, []string{"o4", "o1", "o2", "o3", "o5"}, true},
-		{"CategoryDescending", []store.SortKey{{Param: "category", Desc: true}}, []string{"o2", "o5", "o1", "o3", "o4"}, true},
-	}
 	n := 0
-	for _, o := range orders {
+	for _, o := range pagingOrders {
 		t.Run(o.name, func(t *testing.T) {
 			q := store.Query{Type: "Observation", Where: where(store.Clause{store.Predicate{Param: "patient", Match: store.MatchPrefix, Value: "Patient/p"}}), Sort: o.sort, Count: 2}
 			var got []string
@@ -273,7 +258,7 @@ func testSearchPaging(t *testing.T, s store.Store) {
 				if pages > 10 {
 					t.Fatal("paging does not end")
 				}
-				ids, page := searchIDs(t, s, q, o.optional)
+				ids, page := searchIDs(t, s, q)
 				got = append(got, ids...)
 				if page.Next == "" {
 					break
@@ -330,7 +315,7 @@ func testSearchSinceBefore(t *testing.T, s store.Store) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := searchIDs(t, s, store.Query{Type: "Basic", Since: tc.since, Before: tc.before, Count: 10}, false)
+			got, _ := searchIDs(t, s, store.Query{Type: "Basic", Since: tc.since, Before: tc.before, Count: 10})
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("ids = %v, want %v", got, tc.want)
 			}
@@ -346,8 +331,9 @@ func testSearchInvalid(t *testing.T, s store.Store) {
 		t.Fatalf("first page = %+v, %v; want a next cursor", first, err)
 	}
 	valid := store.Query{Type: "Patient", Count: 1, Cursor: first.Next}
-	if _, err := s.Search(ctx, valid); err != nil {
-		t.Fatalf("next page: %v", err)
+	second, err := s.Search(ctx, valid)
+	if err != nil || second.Prev == "" {
+		t.Fatalf("next page = %+v, %v; want a cursor back", second, err)
 	}
 	tampered := []byte(first.Next)
 	tampered[0] ^= 1 // the cursor no longer decodes to JSON
@@ -358,6 +344,7 @@ func testSearchInvalid(t *testing.T, s store.Store) {
 		{"GarbageCursor", store.Query{Type: "Patient", Count: 1, Cursor: "not a cursor"}},
 		{"TamperedCursor", store.Query{Type: "Patient", Count: 1, Cursor: string(tampered)}},
 		{"CursorOfAnotherPlan", store.Query{Type: "Patient", Count: 1, Cursor: first.Next, Sort: []store.SortKey{{Param: "_id"}}}},
+		{"PrevCursorOfAnotherPlan", store.Query{Type: "Patient", Count: 1, Cursor: second.Prev, Where: where(store.Clause{eq("gender", "female")})}},
 		{"CountZero", store.Query{Type: "Patient"}},
 		{"CountAboveMax", store.Query{Type: "Patient", Count: store.MaxPageSize + 1}},
 		{"NegativeCountWithCountOnly", store.Query{Type: "Patient", Count: -1, CountOnly: true}},

@@ -14,6 +14,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	sf.register(fs, e)
 	strict := fs.Bool("strict", false, "stop at the first invalid resource instead of reporting and skipping it")
 	batch := fs.Int("batch", 500, "resources per store transaction")
+	baseURL := baseURLFlag(fs, e, "public URL of the server the data is for (env FHIRGRAPH_BASE_URL): absolute references under it are searched as relative ones")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: fhirgraph import [flags] PATH…  (NDJSON files, JSON resources or Bundles, or folders of them)")
 		fs.PrintDefaults()
@@ -38,6 +39,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	stats, err := ingest.Load(ctx, st, ingest.Files(fs.Args()), ingest.Options{
 		BatchSize: *batch,
 		Strict:    *strict,
+		Base:      fhirBase(*baseURL),
 		Progress:  bar.update,
 		Reject: func(r ingest.Rejection) {
 			bar.clear()

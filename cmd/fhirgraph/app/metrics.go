@@ -126,3 +126,8 @@ func (t *timedStore) Count(ctx context.Context, typ string) (n int, err error) {
 	defer func(start time.Time) { t.observe("count", start, err) }(time.Now())
 	return t.Store.Count(ctx, typ)
 }
+
+func (t *timedStore) Reindex(ctx context.Context, q store.ReindexQuery) (s store.ReindexStats, err error) {
+	defer func(start time.Time) { t.observe("reindex", start, err) }(time.Now())
+	return t.Store.Reindex(ctx, q)
+}

@@ -31,6 +31,7 @@ var commands = []command{
 	{"serve", "run the FHIR server", serve},
 	{"import", "load NDJSON files, Bundles or folders of them into the store", importCmd},
 	{"seed", "generate synthetic oncology-practice data", seed},
+	{"reindex", "recompute search index values of stored resources: reindex [--type T]…", reindex},
 	{"mongo", "MongoDB operations: mongo indexes [--check]", mongoCmd},
 }
 

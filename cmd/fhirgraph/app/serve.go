@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,7 +28,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	sf.register(fs, e)
 	addr := fs.String("addr", envOr(e, "FHIRGRAPH_ADDR", ":8080"), "listen address (env FHIRGRAPH_ADDR)")
-	baseURL := fs.String("base-url", e.getenv("FHIRGRAPH_BASE_URL"), "public URL of the server, e.g. https://fhir.example.org (env FHIRGRAPH_BASE_URL; default: from each request)")
+	baseURL := baseURLFlag(fs, e, "public URL of the server, e.g. https://fhir.example.org (env FHIRGRAPH_BASE_URL; default: from each request)")
 	maxBody := fs.Int64("max-body", fhir.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
 	searchTimeout := fs.Duration("search-timeout", fhir.DefaultSearchTimeout, "longest a search may run before it is abandoned")
 	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
@@ -67,7 +68,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}
 	root := rootURL(*baseURL, ln.Addr())
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: strings.TrimSuffix(*baseURL, "/") + pathIf(*baseURL, "/fhir"), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version}))
+	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	kind := sf.kind(e)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -140,9 +141,16 @@ func rootURL(base string, addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-func pathIf(base, p string) string {
-	if base == "" {
+// baseURLFlag registers --base-url, the server's public URL.
+func baseURLFlag(fs *flag.FlagSet, e *env, usage string) *string {
+	return fs.String("base-url", e.getenv("FHIRGRAPH_BASE_URL"), usage)
+}
+
+// fhirBase is the FHIR base URL under a server's public URL; "" when that
+// is unknown.
+func fhirBase(public string) string {
+	if public == "" {
 		return ""
 	}
-	return p
+	return strings.TrimSuffix(public, "/") + "/fhir"
 }

@@ -13,11 +13,13 @@ import (
 )
 
 // Position is where a page ended: the last row's sort key values (nil for
-// a row without a value) and its tiebreak.
+// a row without a value) and its tiebreak. With Back it is where a page
+// began, and the cursor asks for the page before it (store.SearchPage.Prev).
 type Position struct {
 	Plan string    `json:"p"`
 	Keys []*string `json:"k"`
 	Tie  string    `json:"t"`
+	Back bool      `json:"b,omitempty"`
 }
 
 // Encode returns the cursor continuing q after pos.
