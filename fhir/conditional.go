@@ -104,15 +104,8 @@ func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	ifMatch, err := parseIfMatch(r.Header.Get("If-Match"))
+	obj, ifMatch, err := s.putRequest(w, r, typ)
 	if err != nil {
-		return err
-	}
-	obj, err := s.readResourceBody(w, r)
-	if err != nil {
-		return err
-	}
-	if err := checkResourceType(obj, typ); err != nil {
 		return err
 	}
 	bodyID, err := resourceID(obj.Get("id"))

@@ -97,17 +97,24 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	return s.applyOne(w, r, wr)
 }
 
-func (s *server) update(w http.ResponseWriter, r *http.Request) error {
-	typ, id := r.PathValue("type"), r.PathValue("id")
+// putRequest reads what an update carries: its If-Match version (0 for
+// none) and a resource of typ.
+func (s *server) putRequest(w http.ResponseWriter, r *http.Request, typ string) (*fhirjson.Object, int64, error) {
 	ifMatch, err := parseIfMatch(r.Header.Get("If-Match"))
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	obj, err := s.readResourceBody(w, r)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	if err := checkResourceType(obj, typ); err != nil {
+	return obj, ifMatch, checkResourceType(obj, typ)
+}
+
+func (s *server) update(w http.ResponseWriter, r *http.Request) error {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	obj, ifMatch, err := s.putRequest(w, r, typ)
+	if err != nil {
 		return err
 	}
 	switch bodyID, _ := obj.Get("id"); bodyID {

@@ -257,6 +257,36 @@ var search = sync.OnceValue(func() *SearchRegistry {
 // neither in a US Core server CapabilityStatement nor Group.
 func (r *SearchRegistry) Resource(typ string) *SearchResource { return r.byType[typ] }
 
+// RequiredSearch is a search a US Core server must answer: one parameter
+// of a type, or a combination of them used together.
+type RequiredSearch struct {
+	Type   string
+	Params []string
+}
+
+// ShallSearches lists, type by type, the parameters and then the
+// combinations that the server CapabilityStatement of either US Core
+// version expects with SHALL.
+func (r *SearchRegistry) ShallSearches() []RequiredSearch {
+	shall := func(e Expectations) bool {
+		return e[USCore400] == ExpectShall || e[USCore610] == ExpectShall
+	}
+	var out []RequiredSearch
+	for _, res := range r.Resources {
+		for _, p := range res.Params {
+			if shall(p.Expect) {
+				out = append(out, RequiredSearch{Type: res.Type, Params: []string{p.Code}})
+			}
+		}
+		for _, c := range res.Combinations {
+			if shall(c.Expect) {
+				out = append(out, RequiredSearch{Type: res.Type, Params: c.Params})
+			}
+		}
+	}
+	return out
+}
+
 // Version returns the US Core version's CapabilityStatement, or nil.
 func (r *SearchRegistry) Version(version string) *USCoreVersion {
 	for i := range r.Versions {

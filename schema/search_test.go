@@ -330,3 +330,30 @@ func TestParseSearchRejectsMalformedRegistry(t *testing.T) {
 		})
 	}
 }
+
+// The SHALL searches are the ones the US Core summary lists as SHALL for
+// either version: spot checks from both ends, and the total.
+func TestShallSearchesListBothVersions(t *testing.T) {
+	got := Search().ShallSearches()
+	has := func(typ string, params ...string) bool {
+		return slices.ContainsFunc(got, func(s RequiredSearch) bool { return s.Type == typ && slices.Equal(s.Params, params) })
+	}
+	for _, want := range []RequiredSearch{
+		{"Patient", []string{"_id"}},
+		{"Patient", []string{"birthdate", "name"}},
+		{"Observation", []string{"patient", "category", "date"}},
+		{"MedicationRequest", []string{"patient", "intent", "status"}},
+		{"Location", []string{"address"}},               // 4.0.0 SHALL
+		{"ServiceRequest", []string{"patient", "code"}}, // 6.1.0 only
+	} {
+		if !has(want.Type, want.Params...) {
+			t.Errorf("%s?%v is not listed", want.Type, want.Params)
+		}
+	}
+	if has("Observation", "patient") || has("Patient", "gender") {
+		t.Error("a search expected with SHOULD or only in a combination is listed")
+	}
+	if len(got) != 51 {
+		t.Errorf("%d SHALL searches, want the 51 of the two CapabilityStatements", len(got))
+	}
+}

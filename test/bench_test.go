@@ -244,14 +244,14 @@ func shallForms(b *testing.B, s *server, patient string) []string {
 	var forms []string
 	samples := map[string][]map[string]any{}
 	for _, sr := range shallSearches(b) {
-		all, ok := samples[sr.typ]
+		all, ok := samples[sr.Type]
 		if !ok {
-			path := sr.typ + "?_count=20"
+			path := sr.Type + "?_count=20"
 			switch {
-			case sr.typ == "Patient":
+			case sr.Type == "Patient":
 				path = "Patient?_id=" + patient
-			case len(fhirschema.Search().Resource(sr.typ).PatientCompartment) > 0:
-				path = "Patient/" + patient + "/" + sr.typ + "?_count=20"
+			case len(fhirschema.Search().Resource(sr.Type).PatientCompartment) > 0:
+				path = "Patient/" + patient + "/" + sr.Type + "?_count=20"
 			}
 			var bundle struct {
 				Entry []struct{ Resource map[string]any }
@@ -262,14 +262,14 @@ func shallForms(b *testing.B, s *server, patient string) []string {
 			for _, e := range bundle.Entry {
 				all = append(all, e.Resource)
 			}
-			samples[sr.typ] = all
+			samples[sr.Type] = all
 		}
 		queries := shallQueries(sr, all)
 		if len(queries) == 0 {
-			b.Logf("no data for %s?%s", sr.typ, strings.Join(sr.params, "&"))
+			b.Logf("no data for %s?%s", sr.Type, strings.Join(sr.Params, "&"))
 			continue
 		}
-		forms = append(forms, sr.typ+"?"+queries[0].values.Encode())
+		forms = append(forms, sr.Type+"?"+queries[0].values.Encode())
 	}
 	return forms
 }

@@ -45,15 +45,15 @@ func TestUSCoreShallSearches(t *testing.T) {
 		s := e.start(t, dir)
 		stored := map[string][]map[string]any{}
 		for _, sr := range searches {
-			all, ok := stored[sr.typ]
+			all, ok := stored[sr.Type]
 			if !ok {
-				all = listAll(t, s, sr.typ)
-				stored[sr.typ] = all
+				all = listAll(t, s, sr.Type)
+				stored[sr.Type] = all
 			}
-			t.Run(sr.typ+"?"+strings.Join(sr.params, "+"), func(t *testing.T) {
+			t.Run(sr.Type+"?"+strings.Join(sr.Params, "+"), func(t *testing.T) {
 				queries := shallQueries(sr, all)
 				if len(queries) == 0 {
-					t.Fatalf("no stored %s has values for %v", sr.typ, sr.params)
+					t.Fatalf("no stored %s has values for %v", sr.Type, sr.Params)
 				}
 				matched := 0
 				for _, q := range queries {
@@ -63,21 +63,21 @@ func TestUSCoreShallSearches(t *testing.T) {
 							want = append(want, str(r["id"]))
 						}
 					}
-					got := ids(t, s, sr.typ+"?"+q.values.Encode())
+					got := ids(t, s, sr.Type+"?"+q.values.Encode())
 					slices.Sort(got)
 					slices.Sort(want)
 					if !slices.Equal(got, want) {
-						t.Errorf("%s?%s\n got %v\nwant %v", sr.typ, q.values.Encode(), got, want)
+						t.Errorf("%s?%s\n got %v\nwant %v", sr.Type, q.values.Encode(), got, want)
 					}
 					// POST _search is the same search whatever the engine:
 					// checked once, where it is cheap.
 					if e.name == embedded.name {
-						posted := postIDs(t, s, sr.typ, q.values)
+						posted := postIDs(t, s, sr.Type, q.values)
 						slices.Sort(posted)
 						if !slices.Equal(posted, got) {
-							t.Errorf("POST %s/_search %s\n got %v\n GET %v", sr.typ, q.values.Encode(), posted, got)
+							t.Errorf("POST %s/_search %s\n got %v\n GET %v", sr.Type, q.values.Encode(), posted, got)
 						}
-						checkConditionalCreate(t, s, sr.typ, q.values, want)
+						checkConditionalCreate(t, s, sr.Type, q.values, want)
 					}
 					if len(want) > 0 {
 						matched++
@@ -85,42 +85,21 @@ func TestUSCoreShallSearches(t *testing.T) {
 				}
 				// A search whose queries all come back empty proves nothing.
 				if matched == 0 {
-					t.Errorf("none of the %d queries matches a stored %s", len(queries), sr.typ)
+					t.Errorf("none of the %d queries matches a stored %s", len(queries), sr.Type)
 				}
 			})
 		}
 	})
 }
 
-// shallSearch is one SHALL search: a type and the parameters used together.
-type shallSearch struct {
-	typ    string
-	params []string
-}
-
 // shallSearches lists the SHALL searches and combinations of the
 // registry, and fails if the evaluation below does not know a parameter.
-func shallSearches(t testing.TB) []shallSearch {
-	var out []shallSearch
-	shall := func(e map[string]fhirschema.Expectation) bool {
-		return e[fhirschema.USCore400] == fhirschema.ExpectShall || e[fhirschema.USCore610] == fhirschema.ExpectShall
-	}
-	for _, r := range fhirschema.Search().Resources {
-		for _, p := range r.Params {
-			if shall(p.Expect) {
-				out = append(out, shallSearch{r.Type, []string{p.Code}})
-			}
-		}
-		for _, c := range r.Combinations {
-			if shall(c.Expect) {
-				out = append(out, shallSearch{r.Type, c.Params})
-			}
-		}
-	}
+func shallSearches(t testing.TB) []fhirschema.RequiredSearch {
+	out := fhirschema.Search().ShallSearches()
 	for _, sr := range out {
-		for _, p := range sr.params {
-			if _, ok := shallParams[sr.typ+"."+p]; !ok {
-				t.Fatalf("no independent evaluation for the SHALL parameter %s.%s", sr.typ, p)
+		for _, p := range sr.Params {
+			if _, ok := shallParams[sr.Type+"."+p]; !ok {
+				t.Fatalf("no independent evaluation for the SHALL parameter %s.%s", sr.Type, p)
 			}
 		}
 	}
@@ -448,12 +427,12 @@ var datePrefixes = []string{"eq", "ge", "le", "gt", "lt", "sa", "eb", "ne"}
 // qualified: code and system|code, id and Type/id, a prefix and the whole
 // string in upper case, days and years), every date comparator at the
 // precision of seconds, and queries OR-ing two resources' values.
-func shallQueries(sr shallSearch, all []map[string]any) []shallQuery {
+func shallQueries(sr fhirschema.RequiredSearch, all []map[string]any) []shallQuery {
 	var samples []map[string]any
 	for _, r := range all {
 		ok := true
-		for _, p := range sr.params {
-			ok = ok && len(shallParams[sr.typ+"."+p].values(r)) > 0
+		for _, p := range sr.Params {
+			ok = ok && len(shallParams[sr.Type+"."+p].values(r)) > 0
 		}
 		if ok {
 			samples = append(samples, r)
@@ -468,8 +447,8 @@ func shallQueries(sr shallSearch, all []map[string]any) []shallQuery {
 	for _, r := range samples {
 		for spelling := range 2 {
 			q := shallQuery{values: url.Values{}}
-			for _, code := range sr.params {
-				p := shallParams[sr.typ+"."+code]
+			for _, code := range sr.Params {
+				p := shallParams[sr.Type+"."+code]
 				v := p.values(r)[0]
 				n++
 				arg, cond := p.query(v, spelling, datePrefixes[n%len(datePrefixes)])
@@ -481,16 +460,16 @@ func shallQueries(sr shallSearch, all []map[string]any) []shallQuery {
 	}
 	// Each comparator on a date at the precision of seconds, which tells
 	// periods that reach into the searched second from those within it.
-	for _, code := range sr.params {
-		p := shallParams[sr.typ+"."+code]
+	for _, code := range sr.Params {
+		p := shallParams[sr.Type+"."+code]
 		if p.kind != kindDate {
 			continue
 		}
 		for _, r := range samples {
 			for _, prefix := range datePrefixes {
 				q := shallQuery{values: url.Values{}}
-				for _, other := range sr.params {
-					p := shallParams[sr.typ+"."+other]
+				for _, other := range sr.Params {
+					p := shallParams[sr.Type+"."+other]
 					spelling := 0
 					if other == code {
 						spelling = 2
@@ -507,10 +486,10 @@ func shallQueries(sr shallSearch, all []map[string]any) []shallQuery {
 	// as the first resource has them.
 	if len(samples) > 1 {
 		first, last := samples[0], samples[len(samples)-1]
-		for _, code := range sr.params {
+		for _, code := range sr.Params {
 			q := shallQuery{values: url.Values{}}
-			for _, other := range sr.params {
-				p := shallParams[sr.typ+"."+other]
+			for _, other := range sr.Params {
+				p := shallParams[sr.Type+"."+other]
 				arg, cond := p.query(p.values(first)[0], 0, "eq")
 				if other == code {
 					b, condB := p.query(p.values(last)[0], 0, "eq")

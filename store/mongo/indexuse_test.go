@@ -3,14 +3,12 @@ package mongo
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/fhirgraph/fhirgraph/fhir/search"
-	fhirschema "github.com/fhirgraph/fhirgraph/schema"
+	"github.com/fhirgraph/fhirgraph/fhir/search/searchtest"
 	"github.com/fhirgraph/fhirgraph/store"
 	"github.com/fhirgraph/fhirgraph/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -138,56 +136,21 @@ func planName(q store.Query) string {
 	return s
 }
 
-// shallPlans compiles every US Core SHALL search and required combination
-// (as store/sqlite's EXPLAIN test does).
+// shallPlans are the plans of every US Core SHALL search and required
+// combination.
 func shallPlans(t *testing.T) []store.Query {
-	var plans []store.Query
-	for _, r := range fhirschema.Search().Resources {
-		var searches [][]string
-		for _, p := range r.Params {
-			if p.Expect[fhirschema.USCore400] == fhirschema.ExpectShall || p.Expect[fhirschema.USCore610] == fhirschema.ExpectShall {
-				searches = append(searches, []string{p.Code})
-			}
-		}
-		for _, c := range r.Combinations {
-			if c.Expect[fhirschema.USCore400] == fhirschema.ExpectShall || c.Expect[fhirschema.USCore610] == fhirschema.ExpectShall {
-				searches = append(searches, c.Params)
-			}
-		}
-		for _, codes := range searches {
-			params := url.Values{}
-			for _, code := range codes {
-				params.Set(code, sampleValue(r.Param(code)))
-			}
-			compiled, err := search.Compile(r.Type, params, search.Options{Strict: true})
-			if err != nil {
-				t.Fatalf("%s?%s: %v", r.Type, params.Encode(), err)
-			}
-			plans = append(plans, compiled.Query)
-		}
+	plans, err := searchtest.ShallPlans()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(plans) < 40 {
 		t.Fatalf("only %d SHALL searches found in the registry", len(plans))
 	}
-	return plans
-}
-
-// sampleValue is a well-formed value for a parameter, for plans whose shape
-// (not result) matters.
-func sampleValue(p *fhirschema.SearchParam) string {
-	switch p.Type {
-	case fhirschema.ParamReference:
-		return p.Targets[0] + "/1"
-	case fhirschema.ParamDate:
-		return "ge2024-01-01"
-	case fhirschema.ParamString:
-		return "ab"
-	case fhirschema.ParamNumber, fhirschema.ParamQuantity:
-		return "5"
-	case fhirschema.ParamURI:
-		return "http://example.org/x"
+	queries := make([]store.Query, len(plans))
+	for i, p := range plans {
+		queries[i] = p.Query
 	}
-	return "x"
+	return queries
 }
 
 // command is one read the engine sent to a resource collection.
