@@ -33,9 +33,13 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 		}
 		after = &c
 	}
+	drive, err := s.chooseDriver(ctx, &q)
+	if err != nil {
+		return store.SearchPage{}, s.fail(ctx, err)
+	}
 	page := store.SearchPage{Total: -1}
 	if q.Total || q.CountOnly {
-		text, args := countSQL(&q)
+		text, args := countSQL(&q, drive)
 		rows, err := s.query(ctx, text, args)
 		if err != nil {
 			return store.SearchPage{}, s.fail(ctx, err)
@@ -53,7 +57,7 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 	if q.CountOnly {
 		return page, nil
 	}
-	text, args := pageSQL(&q, after)
+	text, args := pageSQL(&q, after, drive)
 	rows, err := s.query(ctx, text, args)
 	if err != nil {
 		return store.SearchPage{}, s.fail(ctx, err)
@@ -103,6 +107,56 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.SearchPage, er
 		page.Prev = encodeSearchCursor(q, found[0].rid, found[0].keys, true)
 	}
 	return page, nil
+}
+
+// probeLimit bounds what choosing a driver reads of each candidate clause.
+const probeLimit = 1000
+
+// chooseDriver picks the clause a search starts from when the kind of
+// clause does not settle it: among several that can start it, and none a
+// reference equality (which one patient or one practitioner bounds), the
+// one yielding the fewest rids, counted up to probeLimit each. The kinds
+// alone cannot tell gender=male (half the patients) from name=wal (a few):
+// both read search by its key. -1 leaves the choice to the kinds.
+func (s *Store) chooseDriver(ctx context.Context, q *store.Query) (int, error) {
+	if len(q.IDs) > 0 || len(q.Compartments) > 0 {
+		return -1, nil
+	}
+	var candidates []int
+	for i, c := range q.Where {
+		switch driverRank(c) {
+		case driveRefEqual:
+			return -1, nil
+		case driveNone:
+		default:
+			candidates = append(candidates, i)
+		}
+	}
+	if len(candidates) < 2 {
+		return -1, nil
+	}
+	best, fewest := -1, probeLimit
+	for _, i := range candidates {
+		text, args := probeSQL(q.Type, q.Where[i], probeLimit)
+		rows, err := s.query(ctx, text, args)
+		if err != nil {
+			return -1, err
+		}
+		var n int
+		if rows.Next() {
+			err = rows.Scan(&n)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return -1, err
+		}
+		if n < fewest || (n == fewest && best >= 0 && driverRank(q.Where[i]) < driverRank(q.Where[best])) {
+			best, fewest = i, n
+		}
+	}
+	return best, nil
 }
 
 // pageRow is one row of pageSQL: the resource, its rid and sort values.

@@ -83,8 +83,8 @@ func TestPatientSearchUsesIndexes(t *testing.T) {
 		{"PageBefore", q, at(true)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pageText, pageArgs := pageSQL(&tc.q, tc.c)
-			countText, countArgs := countSQL(&tc.q)
+			pageText, pageArgs := pageSQL(&tc.q, tc.c, -1)
+			countText, countArgs := countSQL(&tc.q, -1)
 			for _, stmt := range []struct {
 				text string
 				args []any

@@ -97,6 +97,8 @@ func driverRank(c store.Clause) int {
 		r := driveNone
 		switch {
 		case p.Missing || p.Not:
+		case len(p.Bounds) > 0:
+			r = driveRange
 		case p.Has != nil:
 			r = driveHas
 		case p.Target != nil:
@@ -118,12 +120,19 @@ func driverRank(c store.Clause) int {
 }
 
 // from writes "FROM … WHERE …" selecting the live resources of q, with r
-// the alias of resources.
-func (b *sqlBuilder) from(q *store.Query, r string) {
-	drive, rank := -1, driveNone
-	for i, c := range q.Where {
-		if k := driverRank(c); k < rank {
-			drive, rank = i, k
+// the alias of resources. The clause at index drive starts the search when
+// it can; with drive < 0 the best kind of clause does (see driverRank).
+func (b *sqlBuilder) from(q *store.Query, r string, drive int) {
+	rank := driveNone
+	if drive >= 0 && drive < len(q.Where) {
+		rank = driverRank(q.Where[drive])
+	}
+	if rank == driveNone {
+		drive = -1
+		for i, c := range q.Where {
+			if k := driverRank(c); k < rank {
+				drive, rank = i, k
+			}
 		}
 	}
 	byIDs := len(q.IDs) > 0
@@ -186,6 +195,18 @@ func (b *sqlBuilder) from(q *store.Query, r string) {
 	}
 }
 
+// probeSQL counts the rids a clause that can start a search yields, up to
+// limit: what choosing between such clauses needs to know.
+func probeSQL(typ string, c store.Clause, limit int) (string, []any) {
+	var b sqlBuilder
+	b.w("SELECT count(*) FROM (")
+	b.clauseRIDs(typ, c)
+	b.w(" LIMIT ")
+	b.arg(limit)
+	b.w(")")
+	return b.sb.String(), b.args
+}
+
 // clauseRIDs writes a SELECT of the distinct rids matching a clause whose
 // predicates are all positive (see driverRank).
 func (b *sqlBuilder) clauseRIDs(typ string, c store.Clause) {
@@ -223,7 +244,7 @@ func (b *sqlBuilder) hasRIDs(typ string, h *store.ReverseChain) {
 	b.w(" AND ", s, ".value < ")
 	b.arg(typ + "0") // '0' follows '/'
 	b.w(" AND ", s, ".rid IN (SELECT ", t, ".rid")
-	b.from(h.Query, t)
+	b.from(h.Query, t, -1)
 	b.w("))")
 }
 
@@ -242,7 +263,7 @@ func (b *sqlBuilder) cond(typ string, p store.Predicate, r string) {
 		// "+" keeps SQLite from walking the referrers' list per candidate:
 		// the candidate's own reference entries are found by (pid, value).
 		b.w(" || ", r, ".id AND +", s, ".rid IN (SELECT ", t, ".rid")
-		b.from(p.Has.Query, t)
+		b.from(p.Has.Query, t, -1)
 		b.w("))")
 		return
 	}
@@ -273,7 +294,7 @@ func (b *sqlBuilder) entry(typ string, p store.Predicate, s string) {
 		b.w(" AND ", s, ".value IN (SELECT ")
 		b.arg(p.Target.Type + "/")
 		b.w(" || ", t, ".id")
-		b.from(p.Target, t)
+		b.from(p.Target, t, -1)
 		b.w(")")
 	case p.Match == store.MatchEqual:
 		b.w(" AND ", s, ".value = ")
@@ -328,11 +349,12 @@ func (b *sqlBuilder) sortKey(typ string, k store.SortKey, r string) {
 	b.w(")")
 }
 
-// countSQL is the statement that counts the matches of q.
-func countSQL(q *store.Query) (string, []any) {
+// countSQL is the statement that counts the matches of q, started from
+// the clause drive (see from).
+func countSQL(q *store.Query, drive int) (string, []any) {
 	var b sqlBuilder
 	b.w("SELECT count(*)")
-	b.from(q, "r")
+	b.from(q, "r", drive)
 	return b.sb.String(), b.args
 }
 
@@ -341,8 +363,8 @@ func countSQL(q *store.Query) (string, []any) {
 // last_updated, body, then the sort keys, in the plan's order, one row
 // more than a page. The inner query orders and limits rids and keys only
 // (from the cursor on, so backwards for a page before it); bodies are read
-// for the page alone.
-func pageSQL(q *store.Query, c *searchCursor) (string, []any) {
+// for the page alone. The clause drive starts the search (see from).
+func pageSQL(q *store.Query, c *searchCursor, drive int) (string, []any) {
 	var b sqlBuilder
 	b.w("SELECT p.rid, o.id, o.version, o.last_updated, v.body")
 	for i := range q.Sort {
@@ -354,7 +376,7 @@ func pageSQL(q *store.Query, c *searchCursor) (string, []any) {
 		b.sortKey(q.Type, k, "r")
 		b.w(fmt.Sprintf(" AS k%d", i))
 	}
-	b.from(q, "r")
+	b.from(q, "r", drive)
 	b.w(")")
 	back := c != nil && c.Back
 	if c != nil {
