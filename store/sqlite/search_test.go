@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
 	"github.com/fhirgraph/fhirgraph/store/internal/cursor"
@@ -167,5 +168,56 @@ func BenchmarkSearchPatient(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSearchStartsFromTheFewestRows: when two clauses of one kind could
+// start a search, the one yielding fewer rows does, whichever comes first
+// in the plan; results do not depend on the choice.
+func TestSearchStartsFromTheFewestRows(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	var writes []store.Write
+	for i := range 1500 {
+		name := "smith"
+		if i%500 == 0 {
+			name = "walker"
+		}
+		writes = append(writes, store.Write{
+			Op: store.OpUpdate, Type: "Patient", ID: fmt.Sprintf("p%04d", i),
+			Stamp: func(int64, time.Time) ([]byte, error) { return []byte(`{}`), nil },
+			Index: []store.IndexValue{{Param: "gender", Value: "male"}, {Param: "name", Value: name}},
+		})
+	}
+	if _, err := s.Apply(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+	gender := store.Clause{{Param: "gender", Match: store.MatchEqual, Value: "male"}}
+	name := store.Clause{{Param: "name", Match: store.MatchPrefix, Value: "wal"}}
+	for _, where := range [][]store.Clause{{gender, name}, {name, gender}} {
+		q := store.Query{Type: "Patient", Where: where, Count: 10}
+		drive, err := s.chooseDriver(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drive < 0 || q.Where[drive][0].Param != "name" {
+			t.Errorf("plan %v starts from clause %d, want the name clause", where, drive)
+		}
+		page, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range page.Resources {
+			ids = append(ids, r.ID)
+		}
+		if !slices.Equal(ids, []string{"p0000", "p0500", "p1000"}) {
+			t.Errorf("found %v", ids)
+		}
+	}
+	// A reference equality needs no probe: one patient bounds it.
+	q := store.Query{Type: "Observation", Where: []store.Clause{{{Param: "patient", Match: store.MatchEqual, Value: "Patient/p1"}}, gender}, Count: 10}
+	if drive, _ := s.chooseDriver(ctx, &q); drive != -1 {
+		t.Errorf("reference equality probed: %d", drive)
 	}
 }
