@@ -6,8 +6,10 @@
 package resource
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
@@ -31,7 +33,6 @@ func ValidID(s string) bool { return idPattern.MatchString(s) }
 // invalid; obj must not be used by the caller afterwards.
 func Prepare(op store.Op, typ, id string, obj *fhirjson.Object, base string) (store.Write, []validate.Issue) {
 	obj.Set("id", id)
-	moveToFront(obj, "resourceType", "id")
 	if meta := obj.Object("meta"); meta != nil {
 		meta.Delete("versionId")
 		meta.Delete("lastUpdated")
@@ -39,6 +40,7 @@ func Prepare(op store.Op, typ, id string, obj *fhirjson.Object, base string) (st
 			obj.Delete("meta")
 		}
 	}
+	moveToFront(obj, "resourceType", "id", "meta")
 	if issues := validate.Resource(obj); len(issues) > 0 {
 		return store.Write{}, issues
 	}
@@ -53,8 +55,7 @@ func Prepare(op store.Op, typ, id string, obj *fhirjson.Object, base string) (st
 		Content:      content,
 		Hash:         store.HashContent(content),
 		Stamp: func(version int64, lastUpdated time.Time) ([]byte, error) {
-			stampMeta(obj, version, lastUpdated)
-			return fhirjson.Marshal(obj), nil
+			return stamp(content, obj, version, lastUpdated), nil
 		},
 	}, nil
 }
@@ -83,6 +84,43 @@ func derive(typ, id string, obj *fhirjson.Object, base string) store.IndexUpdate
 // Instant formats a time as a FHIR instant, the form meta.lastUpdated takes.
 func Instant(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// stamp returns content (obj marshaled, with resourceType, id and meta
+// first) with meta.versionId and meta.lastUpdated set, as stampMeta and
+// Marshal would make it, by splicing them into content: a store stamps
+// inside its write transaction, where marshaling the resource again would
+// hold every other writer up.
+func stamp(content []byte, obj *fhirjson.Object, version int64, lastUpdated time.Time) []byte {
+	head := fhirjson.Marshal(&fhirjson.Object{Members: obj.Members[:min(2, len(obj.Members))]})
+	head = head[:len(head)-1] // {"resourceType":…,"id":…
+	const metaOpen = `,"meta":{`
+	if !bytes.HasPrefix(content, head) || len(obj.Members) < 2 || obj.Members[0].Name != "resourceType" || obj.Members[1].Name != "id" {
+		stampMeta(obj, version, lastUpdated)
+		return fhirjson.Marshal(obj)
+	}
+	rest := content[len(head):]
+	hasMeta := obj.Object("meta") != nil
+	if hasMeta && !bytes.HasPrefix(rest, []byte(metaOpen)) {
+		stampMeta(obj, version, lastUpdated)
+		return fhirjson.Marshal(obj)
+	}
+	out := make([]byte, 0, len(content)+80)
+	out = append(out, head...)
+	out = append(out, metaOpen...)
+	out = append(out, `"versionId":"`...)
+	out = strconv.AppendInt(out, version, 10)
+	out = append(out, `","lastUpdated":"`...)
+	out = append(out, Instant(lastUpdated)...)
+	out = append(out, '"')
+	if hasMeta {
+		out = append(out, ',')
+		out = append(out, rest[len(metaOpen):]...)
+	} else {
+		out = append(out, '}')
+		out = append(out, rest...)
+	}
+	return out
 }
 
 // stampMeta sets meta.versionId and meta.lastUpdated first in meta, with

@@ -9,6 +9,7 @@ import (
 )
 
 func importCmd(ctx context.Context, e *env, args []string) error {
+	defer bulkGC(e)()
 	fs := newFlagSet("import", e)
 	var sf storeFlags
 	sf.register(fs, e)

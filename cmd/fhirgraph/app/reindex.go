@@ -19,6 +19,7 @@ import (
 // search-parameter registry, after the registry changed. It makes no new
 // versions; it may run while a server uses the same store.
 func reindex(ctx context.Context, e *env, args []string) error {
+	defer bulkGC(e)()
 	fs := newFlagSet("reindex", e)
 	var sf storeFlags
 	sf.register(fs, e)

@@ -13,6 +13,7 @@ import (
 )
 
 func seed(ctx context.Context, e *env, args []string) error {
+	defer bulkGC(e)()
 	fs := newFlagSet("seed", e)
 	var sf storeFlags
 	sf.register(fs, e)
