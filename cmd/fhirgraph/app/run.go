@@ -33,6 +33,9 @@ var commands = []command{
 	{"seed", "generate synthetic oncology-practice data", seed},
 	{"reindex", "recompute search index values of stored resources: reindex [--type T]…", reindex},
 	{"mongo", "MongoDB operations: mongo indexes [--check]", mongoCmd},
+	{"client", "OAuth clients (SMART apps, backend services): client create|list|suspend|activate", clientCmd},
+	{"user", "users who log in (patients, practitioners, staff): user create|list|suspend|activate", userCmd},
+	{"practice", "practices and their PINs: practice create|list", practiceCmd},
 }
 
 // env is what every subcommand gets from run: the process's environment and
