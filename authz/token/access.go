@@ -33,8 +33,14 @@ type AccessClaims struct {
 	Patient   string `json:"patient,omitempty"`
 	Encounter string `json:"encounter,omitempty"`
 	FHIRUser  string `json:"fhirUser,omitempty"`
-	// Practices are the PINs of the practices whose data the token may see.
+	// Practices are the PINs of the practices whose data the token may see:
+	// the user's practices that the client was consented to (a backend
+	// client's: its consented practices).
 	Practices []string `json:"practices,omitempty"`
+	// UserKind is the kind of the user the token acts for: "patient",
+	// "practitioner" or "staff"; empty for a backend client acting for
+	// itself (client_credentials).
+	UserKind string `json:"user_kind,omitempty"`
 }
 
 // IDClaims are the claims of an OpenID Connect id_token.
@@ -54,6 +60,7 @@ type AccessGrant struct {
 	Encounter string
 	FHIRUser  string
 	Practices []string
+	UserKind  string // see AccessClaims.UserKind
 	// Lifetime is the token's; 0 means the Authority's AccessLifetime. It
 	// may not exceed the keyring's MaxTokenLifetime.
 	Lifetime time.Duration
@@ -159,7 +166,7 @@ func (a *Authority) IssueAccess(ctx context.Context, g AccessGrant) (string, *Ac
 			ID: rand.Text(),
 		},
 		ClientID: g.ClientID, Scope: g.Scope,
-		Patient: g.Patient, Encounter: g.Encounter, FHIRUser: g.FHIRUser, Practices: g.Practices,
+		Patient: g.Patient, Encounter: g.Encounter, FHIRUser: g.FHIRUser, Practices: g.Practices, UserKind: g.UserKind,
 	}
 	raw, err := a.sign(ctx, c, typAccess)
 	if err != nil {
