@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/fhir/resource"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
@@ -37,6 +39,9 @@ type bundleEntry struct {
 	// create that found its resource.
 	skip bool
 	resp entry
+	// filter is what the token's decision for the entry's interaction
+	// confines it to (see authorize).
+	filter authz.Filter
 }
 
 // processing order of a transaction, after FHIR R4 http.html#trules.
@@ -75,6 +80,24 @@ func (s *server) systemBundle(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(parseErrs) > 0 {
 		return &Error{Status: http.StatusBadRequest, Issues: parseErrs}
+	}
+	// Each entry is decided on its own; a transaction with any entry the
+	// token may not do fails as a whole, a batch answers that entry 403.
+	var denied []Issue
+	for _, e := range entries {
+		if e.resp.Response != nil {
+			continue
+		}
+		if err := s.authorize(r, e); err != nil {
+			if kind == "transaction" {
+				denied = append(denied, err.Issues...)
+				continue
+			}
+			e.resp = errorEntry(err)
+		}
+	}
+	if len(denied) > 0 {
+		return &Error{Status: http.StatusForbidden, Issues: denied}
 	}
 	var out bundle
 	if kind == "transaction" {
@@ -202,6 +225,43 @@ func parseEntry(i int, item any) (*bundleEntry, *Error) {
 	return e, nil
 }
 
+// entryInteractions are the interactions of a Bundle entry's methods.
+var entryInteractions = map[string]policy.Interaction{
+	http.MethodGet: policy.Read, http.MethodHead: policy.Read, http.MethodPost: policy.Create,
+	http.MethodPut: policy.Update, http.MethodDelete: policy.Delete,
+}
+
+// authorize asks the guard about one entry and keeps its filter.
+func (s *server) authorize(r *http.Request, e *bundleEntry) *Error {
+	in := entryInteractions[e.method]
+	if in == policy.Read && e.version > 0 {
+		in = policy.VRead
+	}
+	f, err := s.decide(r, in, e.typ)
+	if err != nil {
+		fe := asError(err)
+		for i := range fe.Issues {
+			fe.Issues[i].Expression = []string{fmt.Sprintf("Bundle.entry[%d]", e.index)}
+		}
+		return fe
+	}
+	e.filter = f
+	return nil
+}
+
+// guardEntry runs guardWrite on an entry's write, naming the entry in the
+// error.
+func (s *server) guardEntry(r *http.Request, e *bundleEntry, wr *store.Write) *Error {
+	if err := s.guardWrite(r.Context(), e.filter, wr); err != nil {
+		fe := asError(err)
+		for i := range fe.Issues {
+			fe.Issues[i].Expression = []string{fmt.Sprintf("Bundle.entry[%d]", e.index)}
+		}
+		return fe
+	}
+	return nil
+}
+
 // prepare validates a POST or PUT entry's resource into its write; base is
 // the server's FHIR base URL.
 func (e *bundleEntry) prepare(base string) (store.Write, []validate.Issue) {
@@ -233,7 +293,7 @@ func (s *server) resolve(r *http.Request, e *bundleEntry) *Error {
 		}
 		return fe
 	}
-	match, err := s.resolveCondition(r.Context(), s.baseURL(r), e.typ, where, e.condition)
+	match, err := s.resolveCondition(r, e.filter, s.baseURL(r), e.typ, where, e.condition)
 	if err != nil {
 		return fail(err)
 	}
@@ -313,6 +373,14 @@ func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
 	if len(issues) > 0 {
 		return &Error{Status: http.StatusUnprocessableEntity, Issues: issues}
 	}
+	for _, e := range entries {
+		if e.res == nil || e.skip {
+			continue
+		}
+		if fe := s.guardEntry(r, e, &e.write); fe != nil {
+			return fe
+		}
+	}
 	order := make([]*bundleEntry, len(entries))
 	copy(order, entries)
 	slices.SortStableFunc(order, byMethodOrder)
@@ -324,12 +392,27 @@ func (s *server) transaction(r *http.Request, entries []*bundleEntry) error {
 		}
 		switch e.method {
 		case http.MethodDelete:
-			if _, err := s.store.Read(r.Context(), e.typ, e.id); errors.Is(err, store.ErrNotFound) {
+			// A resource the token may not see is deleted as one that does
+			// not exist: not at all.
+			gone := false
+			if e.filter.Confines() {
+				found, err := s.visible(r.Context(), e.filter, e.typ, e.id)
+				if err != nil {
+					return err
+				}
+				gone = found == nil
+			} else if _, err := s.store.Read(r.Context(), e.typ, e.id); errors.Is(err, store.ErrNotFound) {
+				gone = true
+			}
+			if gone {
 				e.skip = true
 				e.resp = entry{Response: &entryResponse{Status: "204 No Content"}}
 				continue
 			}
 			e.write = store.Write{Op: store.OpDelete, Type: e.typ, ID: e.id, IfMatch: e.ifMatch}
+			if fe := s.guardEntry(r, e, &e.write); fe != nil {
+				return fe
+			}
 		case http.MethodGet, http.MethodHead:
 			continue
 		}
@@ -394,6 +477,10 @@ func (s *server) batch(r *http.Request, entries []*bundleEntry) {
 				continue
 			}
 		}
+		if fe := s.guardEntry(r, e, &wr); fe != nil {
+			e.resp = errorEntry(fe)
+			continue
+		}
 		results, err := s.store.Apply(r.Context(), []store.Write{wr})
 		if err != nil {
 			e.resp = errorEntry(asError(err))
@@ -407,9 +494,22 @@ func (s *server) batch(r *http.Request, entries []*bundleEntry) {
 func (s *server) readEntry(r *http.Request, e *bundleEntry) entry {
 	var res store.Resource
 	var err error
-	if e.version > 0 {
+	switch {
+	case e.filter.Confines():
+		var found *store.Resource
+		found, err = s.visible(r.Context(), e.filter, e.typ, e.id)
+		switch {
+		case err != nil:
+		case found == nil:
+			return errorEntry(errNotFound())
+		case e.version > 0:
+			res, err = s.store.VRead(r.Context(), e.typ, e.id, e.version)
+		default:
+			res = *found
+		}
+	case e.version > 0:
 		res, err = s.store.VRead(r.Context(), e.typ, e.id, e.version)
-	} else {
+	default:
 		res, err = s.store.Read(r.Context(), e.typ, e.id)
 	}
 	if err != nil {

@@ -67,12 +67,40 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		"format":      []string{"json", "application/fhir+json", "application/json"},
 		"rest": []map[string]any{{
 			"mode":        "server",
+			"security":    s.security(),
 			"resource":    resources,
 			"interaction": []interaction{{"transaction"}, {"batch"}, {"history-system"}},
 		}},
 	}
 	writeJSON(w, r, http.StatusOK, cs)
 	return nil
+}
+
+// security is rest.security: SMART on FHIR, with the authorization
+// server's endpoints in the oauth-uris extension
+// (hl7.org/fhir/smart-app-launch/STU2/conformance.html).
+func (s *server) security() map[string]any {
+	sec := map[string]any{
+		"cors": true,
+		"service": []map[string]any{{
+			"coding": []map[string]string{{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}},
+			"text":   "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+		}},
+		"description": "Every interaction but this CapabilityStatement and the SMART configuration takes a bearer access token.",
+	}
+	if o := s.oauth; o != nil {
+		var uris []map[string]string
+		for _, u := range [][2]string{{"authorize", o.Authorize}, {"token", o.Token}, {"introspect", o.Introspect}, {"revoke", o.Revoke}} {
+			if u[1] != "" {
+				uris = append(uris, map[string]string{"url": u[0], "valueUri": u[1]})
+			}
+		}
+		sec["extension"] = []map[string]any{{
+			"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+			"extension": uris,
+		}}
+	}
+	return sec
 }
 
 // usCoreProfiles lists the US Core profiles (of every version targeted) that

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/resource"
 	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/store"
@@ -48,12 +50,22 @@ func conditionParams(where, raw string) (url.Values, error) {
 // one match, or 412 when the condition is not selective enough. Unknown
 // parameters are errors (never ignored), as is any malformed value; the
 // search has the time limit of any other.
-func (s *server) resolveCondition(ctx context.Context, base, typ, where string, params url.Values) (*store.Resource, error) {
+//
+// The search runs under f, the filter of the interaction it serves: what
+// the token may not see never matches (a conditional create then creates,
+// a conditional delete deletes nothing).
+// Chains and reverse chains in it get the search filter of their type.
+func (s *server) resolveCondition(r *http.Request, f authz.Filter, base, typ, where string, params url.Values) (*store.Resource, error) {
+	ctx := r.Context()
 	compiled, err := search.Compile(typ, params, search.Options{Strict: true, BaseURL: base})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
+	if err := s.scopeNested(r, compiled.Query.Where); err != nil {
+		return nil, err
+	}
 	q := compiled.Query
+	f.Apply(&q)
 	// Two matches are enough to know there are several.
 	q.Count, q.Cursor, q.Total, q.CountOnly = 2, "", false, false
 	ctx, cancel := context.WithTimeout(ctx, s.searchTimeout)
@@ -100,6 +112,10 @@ func conditionalTarget(match *store.Resource, bodyID string, ifMatch int64) (sto
 // conditionalUpdate serves PUT /fhir/{type}?search.
 func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 	typ := r.PathValue("type")
+	f, err := s.decide(r, policy.Update, typ)
+	if err != nil {
+		return err
+	}
 	params, err := conditionParams("conditional update", r.URL.RawQuery)
 	if err != nil {
 		return err
@@ -112,7 +128,7 @@ func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	match, err := s.resolveCondition(r.Context(), s.baseURL(r), typ, "conditional update", params)
+	match, err := s.resolveCondition(r, f, s.baseURL(r), typ, "conditional update", params)
 	if err != nil {
 		return err
 	}
@@ -125,6 +141,9 @@ func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 		return invalid(issues)
 	}
 	wr.IfMatch = target.IfMatch
+	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+		return err
+	}
 	return s.applyOne(w, r, wr)
 }
 
@@ -134,6 +153,10 @@ func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 // a client can tell it from a deletion.
 func (s *server) conditionalDelete(w http.ResponseWriter, r *http.Request) error {
 	typ := r.PathValue("type")
+	f, err := s.decide(r, policy.Delete, typ)
+	if err != nil {
+		return err
+	}
 	params, err := conditionParams("conditional delete", r.URL.RawQuery)
 	if err != nil {
 		return err
@@ -142,7 +165,7 @@ func (s *server) conditionalDelete(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	match, err := s.resolveCondition(r.Context(), s.baseURL(r), typ, "conditional delete", params)
+	match, err := s.resolveCondition(r, f, s.baseURL(r), typ, "conditional delete", params)
 	if err != nil {
 		return err
 	}
@@ -154,7 +177,7 @@ func (s *server) conditionalDelete(w http.ResponseWriter, r *http.Request) error
 	if ifMatch == 0 {
 		ifMatch = match.VersionID
 	}
-	return s.deleteOne(w, r, typ, match.ID, ifMatch)
+	return s.deleteOne(w, r, f, typ, match.ID, ifMatch)
 }
 
 // resourceID reads a body's id member: "" when absent, 400 when it is not a

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/resource"
 	"github.com/fhirgraph/fhirgraph/store"
 )
@@ -33,6 +34,9 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 	if q.Has("_at") {
 		return errorf(http.StatusBadRequest, "not-supported", "_at is not supported on history")
 	}
+	if err := s.mayReadHistory(r, hq); err != nil {
+		return err
+	}
 	page, err := s.store.History(r.Context(), hq)
 	if err != nil {
 		return err
@@ -52,6 +56,34 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 		b.Entry = append(b.Entry, historyEntry(base, v))
 	}
 	writeJSON(w, r, http.StatusOK, b)
+	return nil
+}
+
+// mayReadHistory asks the guard about a history listing. Instance history
+// needs the resource visible (see mayReadInstance). Store history takes no
+// filters, so type and system history are refused (403) to a token whose
+// decision has any, rather than list what it may not see; system history
+// is decided as the wildcard type "*", which only scopes of every type
+// reach.
+func (s *server) mayReadHistory(r *http.Request, hq store.HistoryQuery) error {
+	if hq.ID != "" {
+		return s.mayReadInstance(r, policy.HistoryInstance)
+	}
+	in, what := policy.HistoryType, hq.Type
+	if hq.Type == "" {
+		in, what = policy.HistorySystem, "the whole system"
+	}
+	typ := hq.Type
+	if typ == "" {
+		typ = "*"
+	}
+	f, err := s.decide(r, in, typ)
+	if err != nil {
+		return err
+	}
+	if f.Confines() {
+		return forbidden("history of %s is not served to tokens confined to a patient compartment, practices or granular scopes (history takes no filters): search with _lastUpdated instead", what)
+	}
 	return nil
 }
 

@@ -2,10 +2,14 @@ package fhir
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
 	"github.com/fhirgraph/fhirgraph/store"
@@ -32,6 +36,10 @@ type includer struct {
 	// truncated says why not everything reachable was included ("" when
 	// all of it was).
 	truncated string
+	// reach gives the filter of an included type: the read filter for
+	// _include, the search filter for _revinclude; false leaves the type
+	// out.
+	reach func(in policy.Interaction, typ string) (authz.Filter, bool, error)
 }
 
 // included resolves _include and _revinclude for a page: the resources the
@@ -40,13 +48,39 @@ type includer struct {
 // second result is an explanation when the bounds cut the inclusion short.
 //
 // Every resource is fetched by a store query (by id for _include, by
-// reference for _revinclude), never read around the query API, so that any
-// filter the store applies to queries (authorization) applies to includes.
-func (s *server) included(ctx context.Context, compiled *search.Search, matches []store.Resource, base string) ([]store.Resource, string, error) {
+// reference for _revinclude), never read around the query API, with the
+// filter the token has for the fetched type: _include asks the guard for
+// read on the included type, _revinclude for search on the referring
+// type. A type the token may not reach that way is left out silently (a
+// search with _include=*:* still answers with what the token may see).
+func (s *server) included(r *http.Request, compiled *search.Search, matches []store.Resource, base string) ([]store.Resource, string, error) {
 	if len(compiled.Includes)+len(compiled.RevIncludes) == 0 || len(matches) == 0 {
 		return nil, "", nil
 	}
-	c := &includer{store: s.store, compiled: compiled, base: base, seen: map[string]bool{}}
+	ctx := r.Context()
+	type decided struct {
+		f  authz.Filter
+		ok bool
+	}
+	decisions := map[string]decided{}
+	reach := func(in policy.Interaction, typ string) (authz.Filter, bool, error) {
+		key := string(in) + " " + typ
+		if d, seen := decisions[key]; seen {
+			return d.f, d.ok, nil
+		}
+		f, err := s.decide(r, in, typ)
+		var fe *Error
+		if errors.As(err, &fe) && fe.Status == http.StatusForbidden {
+			decisions[key] = decided{}
+			return authz.Filter{}, false, nil
+		}
+		if err != nil {
+			return authz.Filter{}, false, err
+		}
+		decisions[key] = decided{f, true}
+		return f, true, nil
+	}
+	c := &includer{store: s.store, compiled: compiled, base: base, seen: map[string]bool{}, reach: reach}
 	for _, m := range matches {
 		c.seen[m.Type+"/"+m.ID] = true
 	}
@@ -109,8 +143,17 @@ func (c *includer) round(ctx context.Context, sources []store.Resource, iteratin
 		}
 	}
 	for _, typ := range types {
+		f, ok, err := c.reach(policy.Read, typ)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
 		for ids := range slices.Chunk(wanted[typ], idsPerQuery) {
-			if full, err := c.fetch(ctx, search.IDQuery(typ, ids)); full || err != nil {
+			q := search.IDQuery(typ, ids)
+			f.Apply(&q)
+			if full, err := c.fetch(ctx, q); full || err != nil {
 				return err
 			}
 		}
@@ -130,8 +173,17 @@ func (c *includer) round(ctx context.Context, sources []store.Resource, iteratin
 		}
 		for _, typ := range targets {
 			for _, concrete := range in.Reverse(typ) {
+				f, ok, err := c.reach(policy.SearchType, concrete.Source)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
 				for chunk := range slices.Chunk(refs[typ], idsPerQuery) {
-					if full, err := c.fetch(ctx, concrete.RevQuery(chunk, store.MaxPageSize)); full || err != nil {
+					q := concrete.RevQuery(chunk, store.MaxPageSize)
+					f.Apply(&q)
+					if full, err := c.fetch(ctx, q); full || err != nil {
 						return err
 					}
 				}

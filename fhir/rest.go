@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/fhir/resource"
 	"github.com/fhirgraph/fhirgraph/fhir/search"
@@ -32,13 +34,32 @@ func (s *server) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Read(r.Context(), r.PathValue("type"), r.PathValue("id"))
-	if errors.Is(err, store.ErrGone) {
-		setVersionHeaders(w, res)
-		return errorf(http.StatusGone, "deleted", "%s/%s was deleted", res.Type, res.ID)
-	}
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	f, err := s.decide(r, policy.Read, typ)
 	if err != nil {
 		return err
+	}
+	var res store.Resource
+	if f.Confines() {
+		// The read is a search by id under the filter: what the token may
+		// not see is answered as what does not exist.
+		found, err := s.visible(r.Context(), f, typ, id)
+		if err != nil {
+			return err
+		}
+		if found == nil {
+			return errNotFound()
+		}
+		res = *found
+	} else {
+		res, err = s.store.Read(r.Context(), typ, id)
+		if errors.Is(err, store.ErrGone) {
+			setVersionHeaders(w, res)
+			return errorf(http.StatusGone, "deleted", "%s/%s was deleted", res.Type, res.ID)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	setVersionHeaders(w, res)
 	writeBody(w, r, http.StatusOK, subset.Apply(res.Type, res.Body))
@@ -49,6 +70,9 @@ func (s *server) vread(w http.ResponseWriter, r *http.Request) error {
 	v, err := strconv.ParseInt(r.PathValue("vid"), 10, 64)
 	if err != nil || v < 1 {
 		return errorf(http.StatusBadRequest, "value", "invalid version id %q", r.PathValue("vid"))
+	}
+	if err := s.mayReadInstance(r, policy.VRead); err != nil {
+		return err
 	}
 	res, err := s.store.VRead(r.Context(), r.PathValue("type"), r.PathValue("id"), v)
 	if errors.Is(err, store.ErrGone) {
@@ -65,12 +89,16 @@ func (s *server) vread(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	typ := r.PathValue("type")
+	f, err := s.decide(r, policy.Create, typ)
+	if err != nil {
+		return err
+	}
 	if cond := r.Header.Get("If-None-Exist"); cond != "" {
 		params, err := conditionParams("If-None-Exist", cond)
 		if err != nil {
 			return err
 		}
-		existing, err := s.resolveCondition(r.Context(), s.baseURL(r), typ, "If-None-Exist", params)
+		existing, err := s.resolveCondition(r, f, s.baseURL(r), typ, "If-None-Exist", params)
 		if err != nil {
 			return err
 		}
@@ -94,6 +122,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if issues != nil {
 		return invalid(issues)
 	}
+	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+		return err
+	}
 	return s.applyOne(w, r, wr)
 }
 
@@ -113,6 +144,10 @@ func (s *server) putRequest(w http.ResponseWriter, r *http.Request, typ string) 
 
 func (s *server) update(w http.ResponseWriter, r *http.Request) error {
 	typ, id := r.PathValue("type"), r.PathValue("id")
+	f, err := s.decide(r, policy.Update, typ)
+	if err != nil {
+		return err
+	}
 	obj, ifMatch, err := s.putRequest(w, r, typ)
 	if err != nil {
 		return err
@@ -129,6 +164,9 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) error {
 		return invalid(issues)
 	}
 	wr.IfMatch = ifMatch
+	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+		return err
+	}
 	return s.applyOne(w, r, wr)
 }
 
@@ -137,12 +175,21 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.deleteOne(w, r, r.PathValue("type"), r.PathValue("id"), ifMatch)
+	f, err := s.decide(r, policy.Delete, r.PathValue("type"))
+	if err != nil {
+		return err
+	}
+	return s.deleteOne(w, r, f, r.PathValue("type"), r.PathValue("id"), ifMatch)
 }
 
-// deleteOne deletes one resource and answers as Prefer asks.
-func (s *server) deleteOne(w http.ResponseWriter, r *http.Request, typ, id string, ifMatch int64) error {
-	results, err := s.store.Apply(r.Context(), []store.Write{{Op: store.OpDelete, Type: typ, ID: id, IfMatch: ifMatch}})
+// deleteOne deletes one resource, visible under f, and answers as Prefer
+// asks.
+func (s *server) deleteOne(w http.ResponseWriter, r *http.Request, f authz.Filter, typ, id string, ifMatch int64) error {
+	wr := store.Write{Op: store.OpDelete, Type: typ, ID: id, IfMatch: ifMatch}
+	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+		return err
+	}
+	results, err := s.store.Apply(r.Context(), []store.Write{wr})
 	if err != nil {
 		return err
 	}
@@ -153,6 +200,25 @@ func (s *server) deleteOne(w http.ResponseWriter, r *http.Request, typ, id strin
 		return nil
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// mayReadInstance asks for in (vread, instance history) on the request's
+// resource: under a filter, its current version must be visible, else 404
+// as for a resource that does not exist.
+func (s *server) mayReadInstance(r *http.Request, in policy.Interaction) error {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	f, err := s.decide(r, in, typ)
+	if err != nil || !f.Confines() {
+		return err
+	}
+	found, err := s.visible(r.Context(), f, typ, id)
+	if err != nil {
+		return err
+	}
+	if found == nil {
+		return errNotFound()
+	}
 	return nil
 }
 

@@ -4,19 +4,21 @@ import "net/http"
 
 // routes lists the whole FHIR REST surface. Paths are matched by shape only;
 // each handler checks the method itself so an unsupported interaction gets a
-// 405 OperationOutcome rather than the mux's plain-text answer.
+// 405 OperationOutcome rather than the mux's plain-text answer. Every
+// endpoint but metadata (and the catch-all 404, which reads nothing)
+// authenticates first.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/metadata", s.handle(methods(s.capabilities, http.MethodGet, http.MethodHead)))
-	mux.Handle("/fhir/{$}", s.handle(methods(s.systemBundle, http.MethodPost)))
-	mux.Handle("/fhir/_history", s.handle(methods(s.history, http.MethodGet, http.MethodHead)))
-	mux.Handle("/fhir/{type}", s.handle(s.typeLevel))
-	mux.Handle("/fhir/{type}/_search", s.handle(s.withType(methods(s.search, http.MethodPost))))
-	mux.Handle("/fhir/{type}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
-	mux.Handle("/fhir/{type}/{id}", s.handle(s.withType(s.instanceLevel)))
-	mux.Handle("/fhir/{type}/{id}/{ctype}", s.handle(s.withType(methods(s.compartmentSearch, http.MethodGet, http.MethodHead))))
-	mux.Handle("/fhir/{type}/{id}/_history", s.handle(s.withType(methods(s.history, http.MethodGet, http.MethodHead))))
-	mux.Handle("/fhir/{type}/{id}/_history/{vid}", s.handle(s.withType(methods(s.vread, http.MethodGet, http.MethodHead))))
+	mux.Handle("/fhir/{$}", s.handle(s.authenticated(methods(s.systemBundle, http.MethodPost))))
+	mux.Handle("/fhir/_history", s.handle(s.authenticated(methods(s.history, http.MethodGet, http.MethodHead))))
+	mux.Handle("/fhir/{type}", s.handle(s.authenticated(s.typeLevel)))
+	mux.Handle("/fhir/{type}/_search", s.handle(s.authenticated(s.withType(methods(s.search, http.MethodPost)))))
+	mux.Handle("/fhir/{type}/_history", s.handle(s.authenticated(s.withType(methods(s.history, http.MethodGet, http.MethodHead)))))
+	mux.Handle("/fhir/{type}/{id}", s.handle(s.authenticated(s.withType(s.instanceLevel))))
+	mux.Handle("/fhir/{type}/{id}/{ctype}", s.handle(s.authenticated(s.withType(methods(s.compartmentSearch, http.MethodGet, http.MethodHead)))))
+	mux.Handle("/fhir/{type}/{id}/_history", s.handle(s.authenticated(s.withType(methods(s.history, http.MethodGet, http.MethodHead)))))
+	mux.Handle("/fhir/{type}/{id}/_history/{vid}", s.handle(s.authenticated(s.withType(methods(s.vread, http.MethodGet, http.MethodHead)))))
 	mux.Handle("/fhir/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not-found", "no FHIR endpoint at %s", r.URL.Path)
 	}))

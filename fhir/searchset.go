@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
 )
@@ -48,6 +49,14 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 			params[k] = append(params[k], vs...)
 		}
 	}
+	in := policy.SearchType
+	if compartment != "" {
+		in = policy.SearchCompartment
+	}
+	f, err := s.decide(r, in, typ)
+	if err != nil {
+		return err
+	}
 	compiled, err := search.Compile(typ, params, search.Options{Strict: preferStrict(r), BaseURL: s.baseURL(r)})
 	if err != nil {
 		return err
@@ -55,6 +64,12 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 	if compartment != "" {
 		compiled.Query.Compartments = []string{compartment}
 	}
+	// Nested plans first: the filter's own clauses are shared, and are
+	// not the request's to scope.
+	if err := s.scopeNested(r, compiled.Query.Where); err != nil {
+		return err
+	}
+	f.Apply(&compiled.Query)
 	if compiled.Query.Cursor != "" {
 		if compiled.Query.Cursor, err = s.cursors.open(r.Context(), s.store, compiled.Query.Cursor); err != nil {
 			return err
@@ -94,7 +109,7 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 	for _, res := range page.Resources {
 		b.Entry = append(b.Entry, entry{FullURL: base + "/" + res.Type + "/" + res.ID, Resource: compiled.Subset.Apply(res.Type, res.Body), Search: &entrySearch{Mode: "match"}})
 	}
-	included, truncated, err := s.included(ctx, compiled, page.Resources, base)
+	included, truncated, err := s.included(r, compiled, page.Resources, base)
 	if err != nil {
 		return s.searchFailed(ctx, err)
 	}

@@ -1,7 +1,8 @@
 // Package fhir is the FHIR R4 REST API: routing, content negotiation,
 // read/vread/create/update/delete/history, transaction and batch Bundles, the
 // CapabilityStatement and OperationOutcomes. It asks package store for data
-// and never talks to a database itself.
+// and never talks to a database itself, and asks package authz, once per
+// request, who is calling and what they may see (authz.go).
 package fhir
 
 import (
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirgraph/fhirgraph/authz"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/store"
 )
@@ -22,6 +24,10 @@ const DefaultMaxBodyBytes = 16 << 20
 // Config holds the FHIR API's dependencies.
 type Config struct {
 	Store store.Store
+	// Guard authenticates every request but the CapabilityStatement's and
+	// decides what it may do (see authz.go). Required: NewHandler panics
+	// without one, so the API is never served unprotected.
+	Guard *authz.Guard
 	// BaseURL is the public URL of the FHIR base (e.g.
 	// "http://localhost:8080/fhir"); when empty it is derived from each
 	// request.
@@ -34,6 +40,15 @@ type Config struct {
 	Version string
 	// SearchTimeout bounds one search (default DefaultSearchTimeout).
 	SearchTimeout time.Duration
+	// OAuth, when set, names the SMART authorization server's endpoints,
+	// which the CapabilityStatement's rest.security then announces.
+	OAuth *OAuthURIs
+}
+
+// OAuthURIs are the endpoints of the authorization server that issues the
+// API's tokens (SMART's oauth-uris extension).
+type OAuthURIs struct {
+	Authorize, Token, Introspect, Revoke string
 }
 
 // DefaultSearchTimeout bounds a search unless Config says otherwise.
@@ -41,6 +56,7 @@ const DefaultSearchTimeout = 10 * time.Second
 
 type server struct {
 	store   store.Store
+	guard   *authz.Guard
 	base    string
 	maxBody int64
 	log     *slog.Logger
@@ -48,11 +64,15 @@ type server struct {
 
 	searchTimeout time.Duration
 	cursors       cursorSigner
+	oauth         *OAuthURIs
 }
 
 // NewHandler returns the FHIR API, to be mounted at /fhir/.
 func NewHandler(cfg Config) http.Handler {
-	s := &server{store: cfg.Store, base: strings.TrimSuffix(cfg.BaseURL, "/"), maxBody: cfg.MaxBodyBytes, log: cfg.Logger, version: cfg.Version}
+	if cfg.Guard == nil {
+		panic("fhir: Config.Guard is required")
+	}
+	s := &server{store: cfg.Store, guard: cfg.Guard, base: strings.TrimSuffix(cfg.BaseURL, "/"), maxBody: cfg.MaxBodyBytes, log: cfg.Logger, version: cfg.Version, oauth: cfg.OAuth}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	fhirgraph "github.com/fhirgraph/fhirgraph/cmd/fhirgraph/app"
+	"github.com/fhirgraph/fhirgraph/store"
+	"github.com/fhirgraph/fhirgraph/store/mongo"
+	"github.com/fhirgraph/fhirgraph/store/sqlite"
 )
 
 // server is a running fhirgraph serve.
@@ -31,7 +34,16 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan error
 	out    *syncBuffer
+	// token is the bearer token do sends ("" for none): by default one
+	// minted at start for testPractice with system/*.cruds.
+	token string
+	// getenv is the environment of the store (for minting tokens).
+	getenv func(string) string
 }
+
+// testPractice owns what the default token writes; every started store
+// has it.
+const testPractice = "E2ETEST"
 
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -64,7 +76,7 @@ func start(t testing.TB, dir string, args ...string) *server {
 func startEnv(t testing.TB, dir string, getenv func(string) string, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, dir: dir, cancel: cancel, done: make(chan error, 1), out: &syncBuffer{}}
+	s := &server{t: t, dir: dir, cancel: cancel, done: make(chan error, 1), out: &syncBuffer{}, getenv: getenv}
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "error"}, args...)
 	go func() { s.done <- fhirgraph.Run(ctx, argv, getenv, s.out, s.out) }()
 	deadline := time.Now().Add(60 * time.Second)
@@ -97,7 +109,49 @@ func startEnv(t testing.TB, dir string, getenv func(string) string, args ...stri
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Cleanup(func() { s.stop() })
+	// A second create on a restarted store finds the practice there.
+	if out, err := cliEnv(t, getenv, "practice", "create", "--data", dir, "--name", "End-to-end tests", "--pin", testPractice); err != nil && !strings.Contains(out+err.Error(), "exists") {
+		t.Fatalf("practice create: %v\n%s", err, out)
+	}
+	s.token = s.mint("--scope", "system/*.cruds", "--practice", testPractice)
 	return s
+}
+
+// mint runs `fhirgraph token` for this server's FHIR base on its store with
+// the flags given, and returns the token.
+func (s *server) mint(flags ...string) string {
+	s.t.Helper()
+	args := append([]string{"token", "--data", s.dir, "--log-level", "error", "--base-url", s.root}, flags...)
+	out, err := cliEnv(s.t, s.getenv, args...)
+	if err != nil {
+		s.t.Fatalf("fhirgraph token %q: %v\n%s", flags, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+// openStore opens the server's store in the test process, beside the
+// server (both engines allow it), to check what the API does not show.
+func (s *server) openStore(t testing.TB) store.Store {
+	t.Helper()
+	var st store.Store
+	var err error
+	if uri := s.getenv("MONGODB_URI"); uri != "" {
+		st, err = mongo.Open(context.Background(), uri, mongo.Options{})
+	} else {
+		st, err = sqlite.Open(s.dir, sqlite.Options{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// as returns the server with do sending tok as its bearer token ("" sends
+// none).
+func (s *server) as(tok string) *server {
+	c := *s
+	c.token = tok
+	return &c
 }
 
 // stop shuts the server down gracefully and fails the test if run returned
@@ -162,8 +216,14 @@ func (s *server) do(method, path string, body any, headers ...string) reply {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ":")
+		if strings.EqualFold(strings.TrimSpace(name), "Authorization") {
+			req.Header.Del("Authorization")
+		}
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 	if rd != nil && req.Header.Get("Content-Type") == "" {
@@ -212,7 +272,7 @@ func cli(t *testing.T, args ...string) (string, error) {
 	return cliEnv(t, noEnv, args...)
 }
 
-func cliEnv(t *testing.T, getenv func(string) string, args ...string) (string, error) {
+func cliEnv(t testing.TB, getenv func(string) string, args ...string) (string, error) {
 	t.Helper()
 	var out syncBuffer
 	err := fhirgraph.Run(context.Background(), args, getenv, &out, &out)

@@ -1,11 +1,14 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fhirgraph/fhirgraph/store"
 )
 
 func TestResourceLifecycle(t *testing.T) {
@@ -56,24 +59,43 @@ func TestResourceLifecycle(t *testing.T) {
 		if del.status != http.StatusNoContent {
 			t.Fatalf("delete status %d: %s", del.status, del.body)
 		}
-		expectOutcome(t, s.do("GET", "Patient/"+id, nil), http.StatusGone)
-		if again := s.do("DELETE", "Patient/"+id, nil); again.status != http.StatusNoContent {
-			t.Errorf("deleting a deleted resource: status %d", again.status)
+		expectOutcome(t, s.do("GET", "Patient/"+id, nil), http.StatusNotFound) // see goneIsNotFound
+		// Under the token's filters a deleted resource is as one that does
+		// not exist: deleting it again, its history and reviving it are
+		// refused (see goneIsNotFound); the store keeps its versions.
+		expectOutcome(t, s.do("DELETE", "Patient/"+id, nil), http.StatusNotFound)
+		expectOutcome(t, s.do("GET", "Patient/"+id+"/_history", nil), http.StatusNotFound)
+		expectOutcome(t, s.do("PUT", "Patient/"+id, patient("Again", `,"id":"`+id+`"`)), http.StatusForbidden)
+		st := s.openStore(t)
+		defer st.Close()
+		page, err := st.History(context.Background(), store.HistoryQuery{Type: "Patient", ID: id})
+		if err != nil {
+			t.Fatal(err)
 		}
+		var methods []string
+		for _, v := range page.Versions {
+			methods = append(methods, fmt.Sprintf("%d:%v", v.VersionID, v.Deleted))
+		}
+		if got := strings.Join(methods, ","); got != "3:true,2:false,1:false" {
+			t.Errorf("stored versions newest first = %s, want 3:true,2:false,1:false", got)
+		}
+	})
+}
 
+// TestInstanceHistoryMethods: instance history tells creates, updates and
+// deletes apart (read while the resource is visible: before the delete).
+func TestInstanceHistoryMethods(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := e.start(t, "")
+		id := str(expect(t, s.do("POST", "Patient", patient("Lovelace")), http.StatusCreated)["id"])
+		expect(t, s.do("PUT", "Patient/"+id, patient("Byron", `,"id":"`+id+`"`)), http.StatusOK)
 		hist := expect(t, s.do("GET", "Patient/"+id+"/_history", nil), http.StatusOK)
 		var methods []string
 		for _, e := range hist["entry"].([]any) {
 			methods = append(methods, e.(map[string]any)["request"].(map[string]any)["method"].(string))
 		}
-		if got := strings.Join(methods, ","); got != "DELETE,PUT,POST" {
-			t.Errorf("history methods newest first = %s, want DELETE,PUT,POST", got)
-		}
-
-		revived := s.do("PUT", "Patient/"+id, patient("Again", `,"id":"`+id+`"`))
-		expect(t, revived, http.StatusCreated)
-		if got := revived.header.Get("ETag"); got != `W/"4"` {
-			t.Errorf("ETag after revival = %q", got)
+		if got := strings.Join(methods, ","); got != "PUT,POST" {
+			t.Errorf("history methods newest first = %s, want PUT,POST", got)
 		}
 	})
 }
@@ -227,23 +249,31 @@ func TestClientErrors(t *testing.T) {
 }
 
 // systemVersions counts every stored version through system history.
+// It reads the store itself: system history over HTTP is refused to every
+// token (see TestHistoryPaging).
 func systemVersions(t *testing.T, s *server) int {
 	t.Helper()
+	st := s.openStore(t)
+	defer st.Close()
 	n := 0
-	next := "_history?_count=500"
-	for next != "" {
-		page := expect(t, s.do("GET", next, nil), http.StatusOK)
-		entries, _ := page["entry"].([]any)
-		n += len(entries)
-		next = ""
-		for _, l := range page["link"].([]any) {
-			if l.(map[string]any)["relation"] == "next" {
-				next = str(l.(map[string]any)["url"])
-			}
+	q := store.HistoryQuery{Count: store.MaxPageSize}
+	for {
+		page, err := st.History(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
 		}
+		n += len(page.Versions)
+		if page.Next == "" {
+			return n
+		}
+		q.Cursor = page.Next
 	}
-	return n
 }
+
+// goneIsNotFound: a deleted resource is answered 404, not 410, to a token
+// with filters (every token the policy issues has a compartment or
+// practices): once deleted, whether it was within the token's reach
+// cannot be told, and 410 would reveal that it existed.
 
 func TestHistoryPaging(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
@@ -253,7 +283,15 @@ func TestHistoryPaging(t *testing.T) {
 			expect(t, s.do("PUT", "Patient/"+id, patient(fmt.Sprintf("V%d", i), `,"id":"`+id+`"`)), http.StatusOK)
 		}
 		expect(t, s.do("POST", "Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"}}`), http.StatusCreated)
-		for _, path := range []string{"Patient/" + id + "/_history?_count=2", "Patient/_history?_count=3", "_history?_count=2"} {
+		// Store history takes no filters: type and system history are
+		// refused to tokens confined to practices (or a compartment).
+		for _, path := range []string{"Patient/_history?_count=3", "_history?_count=2", "Observation/_history"} {
+			oo := expectOutcome(t, s.do("GET", path, nil), http.StatusForbidden)
+			if msg := string(mustJSON(t, oo["issue"])); !strings.Contains(msg, "history") {
+				t.Errorf("%s: refusal does not say why: %s", path, msg)
+			}
+		}
+		for _, path := range []string{"Patient/" + id + "/_history?_count=2"} {
 			t.Run(path, func(t *testing.T) {
 				var versions []string
 				next := path
@@ -347,7 +385,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		m := s.do("GET", s.root+"/metrics", nil)
 		for _, want := range []string{
 			`fhirgraph_http_requests_total{method="GET",route="/fhir/{type}/{id}",status="404"} 1`,
-			`fhirgraph_store_operation_duration_seconds_count{op="read",outcome="error"} 1`,
+			`fhirgraph_store_operation_duration_seconds_count{op="search",outcome="ok"}`,
 			`fhirgraph_http_request_duration_seconds_bucket`,
 		} {
 			if !strings.Contains(string(m.body), want) {

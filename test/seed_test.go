@@ -2,9 +2,12 @@ package test
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+var demoCurl = regexp.MustCompile(`curl -H 'Authorization: Bearer (\S+)' (\S+)`)
 
 // TestDemoSeedsOnce: serve --demo loads the synthetic practice into an empty
 // store, every resource carrying its US Core profile, and a restart with
@@ -13,19 +16,27 @@ import (
 func TestDemoSeedsOnce(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, dir, "--demo")
-	if !strings.Contains(s.out.String(), "demo data: 100 synthetic patients") {
+	if !strings.Contains(s.out.String(), "demo data: 100 synthetic patients of practice LAKESHORE") {
 		t.Errorf("banner does not explain the demo:\n%s", s.out.String())
 	}
-	p := expect(t, s.do("GET", "Patient/p0001", nil), http.StatusOK)
+	// The demo data belongs to the demo practice: the harness's token (of
+	// another practice) sees none of it, the banner's token all of it.
+	expectOutcome(t, s.do("GET", "Patient/p0001", nil), http.StatusNotFound)
+	m := demoCurl.FindStringSubmatch(s.out.String())
+	if m == nil || m[2] != s.root+"/fhir/Patient/p0001" {
+		t.Fatalf("banner has no curl line with a token for %s/fhir/Patient/p0001:\n%s", s.root, s.out.String())
+	}
+	demo := s.as(m[1])
+	p := expect(t, demo.do("GET", "Patient/p0001", nil), http.StatusOK)
 	profiles := p["meta"].(map[string]any)["profile"].([]any)
 	if profiles[0] != "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient" {
 		t.Errorf("Patient profile = %v", profiles)
 	}
-	expect(t, s.do("GET", "Patient/p0100", nil), http.StatusOK)
-	expectOutcome(t, s.do("GET", "Patient/p0101", nil), http.StatusNotFound)
-	g := expect(t, s.do("GET", "Group/cohort-breast-cancer", nil), http.StatusOK)
+	expect(t, demo.do("GET", "Patient/p0100", nil), http.StatusOK)
+	expectOutcome(t, demo.do("GET", "Patient/p0101", nil), http.StatusNotFound)
+	g := expect(t, demo.do("GET", "Group/cohort-breast-cancer", nil), http.StatusOK)
 	member := g["member"].([]any)[0].(map[string]any)["entity"].(map[string]any)["reference"].(string)
-	expect(t, s.do("GET", member, nil), http.StatusOK)
+	expect(t, demo.do("GET", member, nil), http.StatusOK)
 	versions := systemVersions(t, s)
 	if versions < 8000 {
 		t.Errorf("demo has %d resources, want about 100 per patient", versions)

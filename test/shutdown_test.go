@@ -19,6 +19,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequest("POST", s.base+"/Patient", pr)
 		req.Header.Set("Content-Type", "application/fhir+json")
+		req.Header.Set("Authorization", "Bearer "+s.token)
 		type result struct {
 			status int
 			loc    string

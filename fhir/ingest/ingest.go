@@ -83,6 +83,11 @@ type Options struct {
 	// absolute references under it are indexed as the relative ones they
 	// stand for. Empty when unknown.
 	Base string
+	// Practice, when set, is the PIN of the practice that owns every
+	// resource written (store.Write.Practice); empty writes resources no
+	// practice owns (shared data every practice's tokens may see). An
+	// unchanged resource keeps the practice it had (no version is made).
+	Practice string
 }
 
 // ErrRejected is returned by a Strict load that met an invalid item.
@@ -151,7 +156,7 @@ func Load(ctx context.Context, st store.Store, produce func(emit func(Item) erro
 		go func() {
 			defer wg.Done()
 			for b := range raw {
-				prepare(b, opts.Base)
+				prepare(b, opts.Base, opts.Practice)
 				select {
 				case done <- b:
 				case <-ctx.Done():
@@ -253,7 +258,7 @@ func apply(ctx context.Context, st store.Store, b *batch, opts Options, stats *S
 }
 
 // prepare parses and validates a batch's items into writes.
-func prepare(b *batch, base string) {
+func prepare(b *batch, base, practice string) {
 	b.writes = make([]store.Write, 0, len(b.items))
 	for _, it := range b.items {
 		w, reason := prepareItem(it, base)
@@ -261,6 +266,7 @@ func prepare(b *batch, base string) {
 			b.rejected = append(b.rejected, Rejection{Where: it.Where, Line: it.Line, Reason: reason})
 			continue
 		}
+		w.Practice = practice
 		b.writes = append(b.writes, w)
 	}
 	b.items = b.items[:len(b.items):len(b.items)]

@@ -129,7 +129,7 @@ func (s *Store) filter(ctx context.Context, q *store.Query) (bson.D, error) {
 		and = append(and, bson.D{{Key: "compartments", Value: bson.D{{Key: "$in", Value: q.Compartments}}}})
 	}
 	if len(q.Practices) > 0 {
-		and = append(and, bson.D{{Key: "practice", Value: bson.D{{Key: "$in", Value: q.Practices}}}})
+		and = append(and, practiceFilter(q.Practices))
 	}
 	if q.Since != "" {
 		and = append(and, bson.D{{Key: "lastUpdated", Value: bson.D{{Key: "$gte", Value: instant(q.Since)}}}})
@@ -153,6 +153,22 @@ func (s *Store) filter(ctx context.Context, q *store.Query) (bson.D, error) {
 		}
 	}
 	return bson.D{{Key: "$and", Value: and}}, nil
+}
+
+// practiceFilter keeps documents owned by one of practices, "" standing
+// for no practice: documents of resources without one have no practice
+// field (it is omitted when empty), which $in "" would not match, but
+// $in null does (null matches a missing field), through the same index.
+func practiceFilter(practices []string) bson.D {
+	in := make(bson.A, 0, len(practices))
+	for _, p := range practices {
+		if p == "" {
+			in = append(in, nil)
+		} else {
+			in = append(in, p)
+		}
+	}
+	return bson.D{{Key: "practice", Value: bson.D{{Key: "$in", Value: in}}}}
 }
 
 // instant converts an instant in the index layout; Validate has checked it.

@@ -181,6 +181,11 @@ func searchCases() []searchCase {
 		{name: "Compartments", q: with(obsQuery(), func(q *store.Query) { q.Compartments = []string{"Patient/p2", "Patient/p3"} }), want: []string{"o3", "o4", "o5"}},
 		{name: "CompartmentsAndEquality", q: with(obsQuery(store.Clause{eq("category", "laboratory")}), func(q *store.Query) { q.Compartments = []string{"Patient/p1"} }), want: []string{"o1"}},
 		{name: "Practices", q: with(obsQuery(), func(q *store.Query) { q.Practices = []string{"pr2", "pr3"} }), want: []string{"o3", "o4", "o5"}},
+		// "" stands for resources no practice owns (authorization adds it
+		// to every practice filter: shared reference data).
+		{name: "PracticesWithUnowned", q: with(patients(), func(q *store.Query) { q.Practices = []string{"pr2", ""} }), want: []string{"p1", "p2", "p3"}},
+		{name: "PracticesUnownedOnly", q: with(obsQuery(), func(q *store.Query) { q.Practices = []string{""} }), want: nil},
+		{name: "PracticesUnownedAndOwned", q: with(obsQuery(), func(q *store.Query) { q.Practices = []string{"", "pr3"} }), want: []string{"o5"}},
 		{name: "SortByDateAscending", q: with(obsQuery(), sorted("date", false)), want: []string{"o4", "o1", "o2", "o3", "o5"}},
 		{name: "SortByDateDescending", q: with(obsQuery(), sorted("date", true)), want: []string{"o3", "o2", "o1", "o4", "o5"}},
 		{name: "SortByStringThenLastUpdated", q: with(obsQuery(), func(q *store.Query) {

@@ -15,6 +15,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	sf.register(fs, e)
 	strict := fs.Bool("strict", false, "stop at the first invalid resource instead of reporting and skipping it")
 	batch := fs.Int("batch", 500, "resources per store transaction")
+	practice := fs.String("practice", "", "PIN of the practice that owns the resources imported (must exist; default none: shared data)")
 	baseURL := baseURLFlag(fs, e, "public URL of the server the data is for (env FHIRGRAPH_BASE_URL): absolute references under it are searched as relative ones")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: fhirgraph import [flags] PATH…  (NDJSON files, JSON resources or Bundles, or folders of them)")
@@ -36,11 +37,16 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	pin, err := practicePIN(ctx, st, *practice)
+	if err != nil {
+		return err
+	}
 	bar := newProgress(e, "importing")
 	stats, err := ingest.Load(ctx, st, ingest.Files(fs.Args()), ingest.Options{
 		BatchSize: *batch,
 		Strict:    *strict,
 		Base:      fhirBase(*baseURL),
+		Practice:  pin,
 		Progress:  bar.update,
 		Reject: func(r ingest.Rejection) {
 			bar.clear()

@@ -19,6 +19,7 @@ func seed(ctx context.Context, e *env, args []string) error {
 	sf.register(fs, e)
 	patients := fs.Int("patients", 100, "number of patients")
 	seedN := fs.Int64("seed", 1, "random seed: the same seed gives the same data")
+	practice := fs.String("practice", "", "PIN of the practice that owns the resources seeded (must exist; default none: shared data)")
 	out := fs.String("out", "", "write NDJSON files (one per resource type) to this folder instead of the store")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,8 +45,12 @@ func seed(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	pin, err := practicePIN(ctx, st, *practice)
+	if err != nil {
+		return err
+	}
 	bar := newProgress(e, "seeding")
-	stats, err := ingest.Load(ctx, st, synthItems(opts), ingest.Options{Strict: true, Progress: bar.update})
+	stats, err := ingest.Load(ctx, st, synthItems(opts), ingest.Options{Strict: true, Progress: bar.update, Practice: pin})
 	bar.finish()
 	if err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirgraph/fhirgraph/authz/registry"
+	"github.com/fhirgraph/fhirgraph/authz/token"
 	"github.com/fhirgraph/fhirgraph/fhir"
 	"github.com/fhirgraph/fhirgraph/fhir/ingest"
 	"github.com/fhirgraph/fhirgraph/fhir/synth"
@@ -67,8 +69,28 @@ func serve(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	root := rootURL(*baseURL, ln.Addr())
+	// Tokens name the FHIR base the banner prints as issuer and audience.
+	keys, auth, err := newAuthority(st, fhirBase(root), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	guard, err := newGuard(auth, fhirBase(root))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	oauth, err := newOAuthServer(st, keys, auth, root, *dev, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer oauth.close()
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version}))
+	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version}))
+	mux.Handle("/oauth/", oauth.server.Handler())
+	mux.Handle("GET /fhir/.well-known/smart-configuration", oauth.server.Discovery())
+	mux.Handle("GET /fhir/.well-known/openid-configuration", oauth.server.OpenIDConfiguration())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	kind := sf.kind(e)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +112,14 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Fhirgraph %s listening on %s\n  FHIR base: %s/fhir\n  health:    %s/healthz\n  metrics:   %s/metrics\n", version, ln.Addr(), root, root, root)
 	if *demo {
-		fmt.Fprintf(e.stdout, "  demo data: %d synthetic patients; try %s/fhir/Patient/p0001 and %s/fhir/metadata\n", demoPatients, root, root)
+		raw, _, err := auth.IssueAccess(ctx, token.AccessGrant{Subject: "demo", ClientID: "fhirgraph-demo", Scope: demoScope, Practices: []string{demoPractice}, Lifetime: time.Hour})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("demo token: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "  demo data: %d synthetic patients of practice %s; %s/fhir/metadata is public, everything else takes a token:\n", demoPatients, demoPractice, root)
+		fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/fhir/Patient/p0001\n", raw, root)
+		fmt.Fprintf(e.stdout, "  (a %s token for %s, valid 1 h; mint others with fhirgraph token --base-url %s)\n", demoScope, demoPractice, root)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -111,8 +140,19 @@ func serve(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// loadDemo seeds the synthetic demo practice when the store is empty.
+// The demo practice owns the demo data; the banner's token reads it.
+const (
+	demoPractice = "LAKESHORE"
+	demoScope    = "system/*.rs"
+)
+
+// loadDemo creates the demo practice unless it exists, and seeds the
+// synthetic demo data, owned by it, when the store is empty.
 func loadDemo(ctx context.Context, st store.Store, log *slog.Logger) error {
+	reg := registry.New(st, registry.Options{})
+	if _, err := reg.CreatePractice(ctx, registry.PracticeSpec{Name: "Lakeshore Oncology (demo)", PIN: demoPractice}); err != nil && !errors.Is(err, registry.ErrExists) {
+		return fmt.Errorf("demo practice: %w", err)
+	}
 	n, err := st.Count(ctx, "Patient")
 	if err != nil {
 		return err
@@ -121,7 +161,7 @@ func loadDemo(ctx context.Context, st store.Store, log *slog.Logger) error {
 		log.Info("demo: store already has data; not seeding", "patients", n)
 		return nil
 	}
-	stats, err := ingest.Load(ctx, st, synthItems(synth.Options{Patients: demoPatients, Seed: 1}), ingest.Options{Strict: true})
+	stats, err := ingest.Load(ctx, st, synthItems(synth.Options{Patients: demoPatients, Seed: 1}), ingest.Options{Strict: true, Practice: demoPractice})
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}

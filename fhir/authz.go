@@ -1,0 +1,229 @@
+package fhir
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/policy"
+	"github.com/fhirgraph/fhirgraph/authz/token"
+	"github.com/fhirgraph/fhirgraph/store"
+)
+
+// How the FHIR API asks package authz (see authz.Guard). Every endpoint
+// but the CapabilityStatement authenticates the request's bearer token
+// before anything else, then asks for a decision per interaction and
+// resource type, and pushes the answer's filter into every store query the
+// interaction makes:
+//
+//   - read, vread, instance history: the resource must be visible under
+//     the filter (a store search by id with the filter), else 404, the
+//     same answer as for a resource that does not exist. A deleted
+//     resource is then 404 too, and vread and history need the current
+//     version visible.
+//   - search (type and compartment): the filter joins the compiled query;
+//     chains and reverse chains get the filter of their own type (a type
+//     the token may not search makes the whole search 403); _include gets
+//     the read filter of each included type and _revinclude the search
+//     filter of each referring type, and a type the token may not reach is
+//     left out silently. Counts, totals and pages come from the filtered
+//     query.
+//   - type and system history: store history takes no filters, so a
+//     token with any filter (every token the shipped policy issues has a
+//     compartment or practices) is refused with 403.
+//   - writes (REST, conditional, each Bundle entry): see guardWrite.
+
+type principalKey struct{}
+
+// authenticated runs h for requests with a valid bearer token only;
+// others are answered 401 with the RFC 6750 challenge.
+func (s *server) authenticated(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.guard.Authenticate(r)
+		if err != nil {
+			return unauthorized(w, err)
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// unauthorized sets the WWW-Authenticate challenge for an Authenticate
+// failure and returns the 401 (or, for an internal failure, the error).
+func unauthorized(w http.ResponseWriter, err error) error {
+	if errors.Is(err, authz.ErrNoToken) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		return errorf(http.StatusUnauthorized, "login", "%s", "an access token is required: send Authorization: Bearer <token>")
+	}
+	te := token.AsError(err)
+	if te == nil {
+		return err
+	}
+	desc := strings.NewReplacer(`"`, "'", `\`, "/").Replace(te.Description)
+	w.Header().Set("WWW-Authenticate", `Bearer error="`+te.Code+`", error_description="`+desc+`"`)
+	return errorf(http.StatusUnauthorized, "login", "%s", te.Description)
+}
+
+func principal(r *http.Request) *authz.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*authz.Principal)
+	return p
+}
+
+// decide asks the guard about one interaction on typ: the filter, or a
+// 403 with the policy's reason.
+func (s *server) decide(r *http.Request, in policy.Interaction, typ string) (authz.Filter, error) {
+	p := principal(r)
+	if p == nil {
+		// Only a handler not wrapped in authenticated gets here: refuse
+		// rather than serve it unprotected.
+		return authz.Filter{}, errorf(http.StatusUnauthorized, "login", "an access token is required")
+	}
+	a, err := s.guard.Decide(p, in, typ)
+	if err != nil {
+		return authz.Filter{}, err
+	}
+	if !a.Allowed {
+		return authz.Filter{}, forbidden("%s", a.Reason)
+	}
+	return a.Filter, nil
+}
+
+func forbidden(format string, args ...any) *Error {
+	return errorf(http.StatusForbidden, "forbidden", format, args...)
+}
+
+// errNotFound is the one answer for a resource that does not exist and for
+// one the token may not see.
+func errNotFound() *Error { return errorf(http.StatusNotFound, "not-found", "resource not found") }
+
+// visible returns the current version of typ/id when it exists, is not
+// deleted and is within f; nil otherwise.
+func (s *server) visible(ctx context.Context, f authz.Filter, typ, id string) (*store.Resource, error) {
+	q := store.Query{Type: typ, IDs: []string{id}, Count: 1}
+	f.Apply(&q)
+	page, err := s.store.Search(ctx, q)
+	if err != nil || len(page.Resources) == 0 {
+		return nil, err
+	}
+	return &page.Resources[0], nil
+}
+
+// practiceOf finds which of f's practices owns typ/id, a resource visible
+// under f: false when f names no practices and the resource is owned by
+// one (which the token cannot tell).
+func (s *server) practiceOf(ctx context.Context, f authz.Filter, typ, id string) (string, bool, error) {
+	candidates := f.Practices
+	if len(candidates) == 0 {
+		candidates = []string{""}
+	}
+	for _, p := range candidates {
+		g := f
+		g.Practices = []string{p}
+		res, err := s.visible(ctx, g, typ, id)
+		if err != nil {
+			return "", false, err
+		}
+		if res != nil {
+			return p, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// guardWrite checks one write (create, update or delete of wr.Type/wr.ID,
+// as prepared) under the filter of its interaction, and sets its owning
+// practice. Unless f confines nothing:
+//
+//   - granular filters allow no writes (403): whether a written resource
+//     matches a granular query is not checked.
+//   - an update or delete needs the current resource visible under f. A
+//     delete of one that is not is answered as for a missing resource
+//     (404); an update of one that exists but is not visible, or was
+//     deleted, is 403 (an update of an id that never existed creates it). The write is pinned
+//     to the version checked (If-Match), so a concurrent change fails with
+//     412 rather than slip through.
+//   - the written resource must be in f's compartments (Write.Compartments)
+//     and practices, else 403.
+//
+// Practice: an update keeps the existing resource's practice (so an
+// update never loses it, nor turns shared data into a practice's); a
+// create (and an update that creates) gets the token's practice when it
+// reaches exactly one, else none (""; shared). A token without practices
+// (a patient user's) may not update a practice's resource: it could not
+// keep the practice.
+func (s *server) guardWrite(ctx context.Context, f authz.Filter, wr *store.Write) error {
+	if !f.Confines() {
+		return nil
+	}
+	if len(f.Where) > 0 {
+		return forbidden("granular scopes (with a ?query) do not allow writing %s: a write needs a scope without a query", wr.Type)
+	}
+	practice, _ := f.OwnPractice()
+	if wr.Op == store.OpUpdate || wr.Op == store.OpDelete {
+		cur, err := s.visible(ctx, f, wr.Type, wr.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur != nil:
+			if wr.IfMatch == 0 {
+				wr.IfMatch = cur.VersionID
+			}
+			p, ok, err := s.practiceOf(ctx, f, wr.Type, wr.ID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return forbidden("%s/%s is owned by a practice, and this token reaches no practice to keep it in", wr.Type, wr.ID)
+			}
+			practice = p
+		case wr.Op == store.OpDelete:
+			return errNotFound()
+		default:
+			// Only an id that never existed may be created by update: a
+			// deleted resource revived would show its past versions,
+			// whose reach cannot be told, through its history.
+			_, err := s.store.Read(ctx, wr.Type, wr.ID)
+			switch {
+			case err == nil, errors.Is(err, store.ErrGone):
+				return forbidden("the granted scopes do not allow writing %s/%s", wr.Type, wr.ID)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+	}
+	if wr.Op != store.OpDelete && !f.Admits(wr.Compartments, practice) {
+		return forbidden("the granted scopes do not allow writing this %s: it is outside the token's patient compartment or practices", wr.Type)
+	}
+	wr.Practice = practice
+	return nil
+}
+
+// scopeNested gives every chained (Target) and reverse-chained (Has) plan
+// in where the search filter of its own type, recursively: a type the
+// token may not search makes the whole search 403.
+func (s *server) scopeNested(r *http.Request, where []store.Clause) error {
+	for _, c := range where {
+		for _, p := range c {
+			var q *store.Query
+			switch {
+			case p.Target != nil:
+				q = p.Target
+			case p.Has != nil:
+				q = p.Has.Query
+			default:
+				continue
+			}
+			if err := s.scopeNested(r, q.Where); err != nil {
+				return err
+			}
+			f, err := s.decide(r, policy.SearchType, q.Type)
+			if err != nil {
+				return err
+			}
+			f.Apply(q)
+		}
+	}
+	return nil
+}
