@@ -1,7 +1,9 @@
 package test
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,13 +43,41 @@ func TestDemoSeedsOnce(t *testing.T) {
 	if versions < 8000 {
 		t.Errorf("demo has %d resources, want about 100 per patient", versions)
 	}
+	// The demo backend service, with the credentials the banner shows, gets
+	// a token from the authorization server that reads the demo data.
+	b := demoBackend.FindStringSubmatch(s.out.String())
+	if b == nil {
+		t.Fatalf("banner shows no demo backend credentials:\n%s", s.out.String())
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"system/Patient.rs"}}
+	req, _ := http.NewRequest("POST", s.root+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(b[1], b[2])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("demo backend token: %d %v", resp.StatusCode, err)
+	}
+	expect(t, s.as(tok.AccessToken).do("GET", "Patient/p0042", nil), http.StatusOK)
 	s.stop()
 
 	s2 := start(t, dir, "--demo")
 	if got := systemVersions(t, s2); got != versions {
 		t.Errorf("second --demo start changed the store: %d versions, had %d", got, versions)
 	}
+	if !strings.Contains(s2.out.String(), "registered before") || demoBackend.MatchString(s2.out.String()) {
+		t.Errorf("a second --demo start registers the demo apps again:\n%s", s2.out.String())
+	}
 }
+
+var demoBackend = regexp.MustCompile(`Demo backend service: client_id (\S+), client_secret (\S+)`)
 
 func TestSeedCommand(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {

@@ -120,6 +120,10 @@ func serve(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "  demo data: %d synthetic patients of practice %s; %s/fhir/metadata is public, everything else takes a token:\n", demoPatients, demoPractice, root)
 		fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/fhir/Patient/p0001\n", raw, root)
 		fmt.Fprintf(e.stdout, "  (a %s token for %s, valid 1 h; mint others with fhirgraph token --base-url %s)\n", demoScope, demoPractice, root)
+		if err := demoAccess(ctx, st, root, e.stdout); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

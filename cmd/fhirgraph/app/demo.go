@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fhirgraph/fhirgraph/authz/registry"
+	"github.com/fhirgraph/fhirgraph/store"
+)
+
+// The demo's users and apps: a patient and a practitioner of the demo
+// practice who log in at /oauth/authorize, and one app of each kind. The
+// apps' redirect and launch URLs are an app a developer runs at
+// localhost:9000.
+const (
+	demoPassword     = "Demo-pass1!"
+	demoPatientUser  = "patient"
+	demoDoctorUser   = "doctor"
+	demoPatient      = "p0001"
+	demoPractitioner = "prac-0001"
+	demoAppURL       = "http://localhost:9000"
+)
+
+var demoClients = []registry.ClientSpec{
+	{Name: "Demo patient app", Kind: registry.KindPublic, Scope: "launch/patient openid fhirUser offline_access patient/*.rs",
+		RedirectURIs: []string{demoAppURL + "/callback"}, LaunchURL: demoAppURL + "/launch"},
+	{Name: "Demo clinician app", Kind: registry.KindConfidential, Secret: true,
+		Scope:        "launch launch/patient openid fhirUser offline_access online_access user/*.rs patient/*.rs",
+		RedirectURIs: []string{demoAppURL + "/callback"}, LaunchURL: demoAppURL + "/launch"},
+	{Name: "Demo backend service", Kind: registry.KindBackend, Secret: true, Scope: "system/*.rs"},
+}
+
+// demoAccess registers the demo users and apps in a store that has none
+// (practice and data exist: see loadDemo) and writes how to use them to
+// out; on a store that has them it says so, since secrets are shown once.
+func demoAccess(ctx context.Context, st store.Store, root string, out io.Writer) error {
+	reg := registry.New(st, registry.Options{})
+	if _, err := reg.GetUser(ctx, demoPatientUser); err == nil {
+		fmt.Fprintf(out, "  demo users %q and %q (password %s) and the demo apps were registered before; `fhirgraph client list` shows them\n", demoPatientUser, demoDoctorUser, demoPassword)
+		return nil
+	} else if !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
+	users := []registry.UserSpec{
+		{Username: demoPatientUser, Password: demoPassword, Kind: registry.UserPatient, Patient: demoPatient},
+		{Username: demoDoctorUser, Password: demoPassword, Kind: registry.UserPractitioner, Practitioner: demoPractitioner, Practices: []string{demoPractice}},
+	}
+	for _, u := range users {
+		if _, err := reg.CreateUser(ctx, u); err != nil {
+			return fmt.Errorf("demo user %s: %w", u.Username, err)
+		}
+	}
+	fmt.Fprintf(out, "  demo users: %q (Patient/%s) and %q (Practitioner/%s of %s), password %s\n", demoPatientUser, demoPatient, demoDoctorUser, demoPractitioner, demoPractice, demoPassword)
+	for _, spec := range demoClients {
+		spec.Dev, spec.Practices = true, []string{demoPractice}
+		c, secret, err := reg.CreateClient(ctx, spec)
+		if err != nil {
+			return fmt.Errorf("demo app %q: %w", spec.Name, err)
+		}
+		fmt.Fprintf(out, "  %s: client_id %s", c.Name, c.ID)
+		if secret != "" {
+			fmt.Fprintf(out, ", client_secret %s (shown once)", secret)
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "  apps sign in at %s/oauth/authorize (discovery: %s/fhir/.well-known/smart-configuration); the EHR launch page is %s/oauth/ehr\n", root, root, root)
+	fmt.Fprintf(out, "  backend: curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials -d scope=system/Patient.rs %s/oauth/token\n", root)
+	return nil
+}
