@@ -124,11 +124,18 @@ type alt struct {
 // the practice, granular queries of several parameters each, …) is
 // refused with the reason; refusing never shows more than the scopes
 // allow.
-func (g *Guard) filter(typ string, grants []policy.Grant) (Filter, string, error) {
+//
+// Reading a type that no patient's compartment holds (Practitioner,
+// Organization, Location, Medication, …: the data a patient's record
+// refers to) is not confined to the patient compartment, which would hide
+// all of it; the grant's practices still apply. Writing such a type with
+// a patient-confined grant stays refused.
+func (g *Guard) filter(typ string, grants []policy.Grant, read bool) (Filter, string, error) {
+	outside := read && search.OutsidePatientCompartments(typ)
 	alts := make([]alt, 0, len(grants))
 	for _, gr := range grants {
 		a := alt{practices: gr.Practices}
-		if gr.Compartment != "" {
+		if gr.Compartment != "" && !outside {
 			a.comps = []string{gr.Compartment}
 		}
 		if gr.Query != nil {
@@ -268,4 +275,14 @@ func (c *queryCache) put(key string, v compiled) {
 	}
 	c.m[key] = v
 	c.mu.Unlock()
+}
+
+// readOnly reports whether an interaction only reads.
+func readOnly(i policy.Interaction) bool {
+	switch i {
+	case policy.Read, policy.VRead, policy.HistoryInstance, policy.HistoryType, policy.HistorySystem,
+		policy.SearchType, policy.SearchCompartment, policy.SearchSystem:
+		return true
+	}
+	return false
 }

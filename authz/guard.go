@@ -142,7 +142,7 @@ func (g *Guard) Decide(p *Principal, interaction policy.Interaction, typ string)
 	if !d.Allowed {
 		return Access{Reason: d.Reason, Decision: d}, nil
 	}
-	f, reason, err := g.filter(typ, d.Grants)
+	f, reason, err := g.filter(typ, d.Grants, readOnly(interaction))
 	if err != nil {
 		return Access{}, err
 	}

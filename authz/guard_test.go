@@ -143,7 +143,7 @@ func TestGrantsCombineIntoOneFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, reason, err := g.filter("Observation", tt.grants)
+			f, reason, err := g.filter("Observation", tt.grants, true)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -448,3 +448,32 @@ func TestImportAndSeedOwnership(t *testing.T) {
 		}
 	})
 }
+
+// TestPatientTokenReadsWhatItsRecordRefersTo: a patient token reads the
+// types no patient's compartment holds — the practitioners, organizations
+// and medications its record refers to — but writes none of them, and a
+// Device, which R4's compartment definition leaves out, is confined to the
+// patient it belongs to like the rest of the record.
+func TestPatientTokenReadsWhatItsRecordRefersTo(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		w := newAuthzWorld(t, e)
+		p1 := w.as(w.mint("--scope", "system/*.cruds", "--practice", "PRAC1"))
+		device := func(id, patient string) string {
+			return `{"resourceType":"Device","id":"` + id + `","patient":{"reference":"Patient/` + patient + `"}}`
+		}
+		expect(t, p1.do("PUT", "Device/da", device("da", "pa")), http.StatusCreated)
+		expect(t, p1.do("PUT", "Device/db", device("db", "pb")), http.StatusCreated)
+		pa := w.patientToken("pa", "patient/*.rs")
+
+		expect(t, pa.do("GET", "Practitioner/dr-shared", nil), http.StatusOK)
+		expect(t, pa.do("GET", "Practitioner/dr-p1", nil), http.StatusOK)
+		sameIDs(t, "Practitioner?_id=dr-shared,dr-p1", ids(t, pa, "Practitioner?_id=dr-shared,dr-p1"), "dr-p1", "dr-shared")
+		expectOutcome(t, pa.do("PUT", "Practitioner/dr-new", practitioner("dr-new")), http.StatusForbidden)
+
+		sameIDs(t, "Device?patient=pa", ids(t, pa, "Device?patient=pa"), "da")
+		sameIDs(t, "Device", ids(t, pa, "Device"), "da")
+		expect(t, pa.do("GET", "Device/da", nil), http.StatusOK)
+		expectOutcome(t, pa.do("GET", "Device/db", nil), http.StatusNotFound)
+		sameIDs(t, "Patient/pa/Device", ids(t, pa, "Patient/pa/Device"), "da")
+	})
+}
