@@ -3,8 +3,6 @@ package test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/fhirgraph/fhirgraph/store/mongo/mongotest"
@@ -14,22 +12,7 @@ import (
 // end-to-end tests run the MongoDB engine against, one per test binary.
 var ferret *mongotest.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fhirgraph-e2e-ferretdb-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ferret, err = mongotest.Start(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	ferret.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mongotest.Main(m, &ferret) }
 
 // engine is a store engine the program runs on in a test. A test names its
 // store with dir: the data folder of the embedded engine, or, for MongoDB,

@@ -4,60 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
-	"github.com/fhirgraph/fhirgraph/store/mongo"
-	"github.com/fhirgraph/fhirgraph/store/mongo/mongotest"
-	"github.com/fhirgraph/fhirgraph/store/sqlite"
+	"github.com/fhirgraph/fhirgraph/store/enginetest"
 )
 
-// ferret is the FerretDB server the MongoDB engine runs against here.
-var ferret *mongotest.Server
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fhirgraph-registry-ferretdb-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if ferret, err = mongotest.Start(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	ferret.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { enginetest.Main(m) }
 
 // testKDF keeps the tests fast; the code path is the production one, and
 // the benchmark measures DefaultKDF.
 var testKDF = KDF{Memory: 64, Time: 1, Threads: 1}
 
 // onEngines runs one test body on a fresh store of each engine.
-func onEngines(t *testing.T, test func(t *testing.T, st store.Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		test(t, st)
-	})
-	t.Run("mongodb", func(t *testing.T) {
-		st, err := mongo.Open(context.Background(), ferret.URI(ferret.NewDatabase()), mongo.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		test(t, st)
-	})
-}
+func onEngines(t *testing.T, test func(t *testing.T, st store.Store)) { enginetest.Each(t, test) }
 
 func newTestRegistry(st store.Store) *Registry { return New(st, Options{KDF: testKDF}) }
 

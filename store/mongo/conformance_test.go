@@ -16,21 +16,7 @@ import (
 // ferret is the FerretDB server of this test binary.
 var ferret *mongotest.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fhirgraph-ferretdb-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if ferret, err = mongotest.Start(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	ferret.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mongotest.Main(m, &ferret) }
 
 // openTest opens the engine on a new database of the test FerretDB.
 func openTest(t testing.TB, opts Options) *Store {

@@ -74,3 +74,24 @@ func (s *Server) Stop() {
 	s.cancel()
 	<-s.done
 }
+
+// Main is a TestMain: it starts one server, in a temporary folder, for all
+// the tests of the binary, points *srv at it while they run, and exits
+// with their result.
+func Main(m *testing.M, srv **Server) {
+	dir, err := os.MkdirTemp("", "fhirgraph-ferretdb-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s, err := Start(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*srv = s
+	code := m.Run()
+	s.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
