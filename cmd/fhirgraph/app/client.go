@@ -205,13 +205,9 @@ func parseAction(fs *flag.FlagSet, lead *flag.FlagSet, args []string, want int) 
 
 // withRegistry opens the store and runs f on its registry.
 func withRegistry(ctx context.Context, e *env, sf *storeFlags, f func(*registry.Registry) error) error {
-	log, err := sf.logger(e)
+	st, _, err := sf.openWithLog(ctx, e)
 	if err != nil {
 		return err
-	}
-	st, err := sf.open(ctx, e, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	err = f(registry.New(st, registry.Options{}))
 	if cerr := st.Close(); err == nil && cerr != nil {

@@ -28,13 +28,9 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return errors.New("import needs at least one PATH")
 	}
-	log, err := sf.logger(e)
+	st, _, err := sf.openWithLog(ctx, e)
 	if err != nil {
 		return err
-	}
-	st, err := sf.open(ctx, e, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 	pin, err := practicePIN(ctx, st, *practice)

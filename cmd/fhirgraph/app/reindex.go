@@ -41,13 +41,9 @@ func reindex(ctx context.Context, e *env, args []string) error {
 	if *batch < 1 || *batch > maxReindexBatch {
 		return fmt.Errorf("--batch must be between 1 and %d", maxReindexBatch)
 	}
-	log, err := sf.logger(e)
+	st, _, err := sf.openWithLog(ctx, e)
 	if err != nil {
 		return err
-	}
-	st, err := sf.open(ctx, e, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 

@@ -151,6 +151,20 @@ func (sf *storeFlags) kind(e *env) string {
 
 // open opens the store the environment selects: MongoDB when MONGODB_URI is
 // set, otherwise the embedded engine under --data.
+// openWithLog reads the log level and opens the store, as every
+// subcommand that uses the store does first.
+func (sf *storeFlags) openWithLog(ctx context.Context, e *env) (store.Store, *slog.Logger, error) {
+	log, err := sf.logger(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sf.open(ctx, e, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, log, nil
+}
+
 func (sf *storeFlags) open(ctx context.Context, e *env, log *slog.Logger) (store.Store, error) {
 	if sf.kind(e) == kindMongoDB {
 		return mongo.Open(ctx, e.getenv("MONGODB_URI"), sf.mongoOptions(log))

@@ -36,13 +36,9 @@ func seed(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "wrote %d resources to %s\n", n, *out)
 		return nil
 	}
-	log, err := sf.logger(e)
+	st, _, err := sf.openWithLog(ctx, e)
 	if err != nil {
 		return err
-	}
-	st, err := sf.open(ctx, e, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 	pin, err := practicePIN(ctx, st, *practice)

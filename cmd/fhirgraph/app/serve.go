@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/authz/registry"
 	"github.com/fhirgraph/fhirgraph/authz/token"
 	"github.com/fhirgraph/fhirgraph/fhir"
@@ -86,8 +87,20 @@ func serve(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer oauth.close()
+	// The audit trail is written beside the API, through the store
+	// directly; deferred after the store's Close, it flushes before it.
+	auditor := audit.New(st, audit.Options{Logger: log, BaseURL: fhirBase(*baseURL)})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := auditor.Close(ctx); err != nil {
+			log.Error("audit: queued events not written", "err", err)
+		}
+	}()
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fhirgraph_audit_events_dropped_total", Help: "AuditEvents dropped because the audit queue was full."},
+		func() float64 { return float64(auditor.Stats().Dropped) }))
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version}))
+	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version, Auditor: auditor}))
 	mux.Handle("/oauth/", oauth.server.Handler())
 	mux.Handle("GET /fhir/.well-known/smart-configuration", oauth.server.Discovery())
 	mux.Handle("GET /fhir/.well-known/openid-configuration", oauth.server.OpenIDConfiguration())

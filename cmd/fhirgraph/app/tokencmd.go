@@ -56,13 +56,9 @@ func tokenCmd(ctx context.Context, e *env, args []string) error {
 	default:
 		return fmt.Errorf("--user-kind %q: want patient, practitioner or staff", *userKind)
 	}
-	log, err := sf.logger(e)
+	st, log, err := sf.openWithLog(ctx, e)
 	if err != nil {
 		return err
-	}
-	st, err := sf.open(ctx, e, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 	pins, err := checkPractices(ctx, st, practices)
