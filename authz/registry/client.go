@@ -141,7 +141,7 @@ func (r *Registry) CreateClient(ctx context.Context, spec ClientSpec) (Client, s
 		}
 	}
 	for range 3 { // a taken id means a broken random source; retry a little
-		doc.ID = randomToken(clientIDBytes)
+		doc.ID = newClientID()
 		if err = create(ctx, r.clients, doc.ID, doc); !errors.Is(err, ErrExists) {
 			break
 		}
@@ -340,4 +340,14 @@ func (r *Registry) findClients(ctx context.Context, key, value string) ([]Client
 func (r *Registry) SetClientStatus(ctx context.Context, id string, s Status) (Client, error) {
 	d, err := update(ctx, r.clients, id, func(d *clientDoc) (bool, error) { return setStatus("client", s, &d.Status) })
 	return d.Client, err
+}
+
+// newClientID is a random client id that starts with a letter or digit:
+// commands take ids as arguments, where a leading "-" would read as a flag.
+func newClientID() string {
+	for {
+		if id := randomToken(clientIDBytes); id[0] != '-' && id[0] != '_' {
+			return id
+		}
+	}
 }

@@ -357,3 +357,13 @@ func TestPublicHost(t *testing.T) {
 		}
 	}
 }
+
+// Client ids are arguments of commands (client suspend ID): none may start
+// with "-", which reads as a flag, or "_"; one in 32 random ones would.
+func TestClientIDsStartWithALetterOrDigit(t *testing.T) {
+	for range 2000 {
+		if id := newClientID(); id[0] == '-' || id[0] == '_' || len(id) != 22 {
+			t.Fatalf("client id %q", id)
+		}
+	}
+}
