@@ -3,10 +3,13 @@ package fhir
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/authz/token"
 	"github.com/fhirgraph/fhirgraph/store"
@@ -38,15 +41,124 @@ import (
 type principalKey struct{}
 
 // authenticated runs h for requests with a valid bearer token only;
-// others are answered 401 with the RFC 6750 challenge.
+// others are answered 401 with the RFC 6750 challenge. With an Auditor,
+// it answers h's error itself and then records the request with the
+// status answered: every authenticated request, denials (403, 404)
+// included, is audited here and nowhere else. 401s are not: they name no
+// one, and anyone could fill the trail with them.
 func (s *server) authenticated(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p, err := s.guard.Authenticate(r)
 		if err != nil {
 			return unauthorized(w, err)
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		if s.audit == nil {
+			return h(w, r)
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		if err := h(sw, r); err != nil {
+			s.writeError(sw, r, err)
+		}
+		s.audit.Record(auditEvent(r, p, sw))
+		return nil
 	}
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writeInteraction is the write a method asks for, else otherwise.
+func writeInteraction(method, otherwise string) string {
+	switch method {
+	case http.MethodPost:
+		return "create"
+	case http.MethodPut:
+		return "update"
+	case http.MethodDelete:
+		return "delete"
+	case http.MethodPatch:
+		return "patch"
+	}
+	return otherwise
+}
+
+// auditEvent describes an answered request for the audit trail: the
+// interaction follows from the route (routes.go) and method, the ids from
+// the path or, for a create, the Location answered.
+func auditEvent(r *http.Request, p *authz.Principal, w *statusWriter) audit.Event {
+	c := p.Claims
+	e := audit.Event{
+		Time: time.Now(), ClientID: c.ClientID, User: c.FHIRUser, UserKind: c.UserKind, Patient: c.Patient,
+		Practices: c.Practices, Type: r.PathValue("type"), Status: w.status, Source: r.RemoteAddr,
+	}
+	if e.User == "" {
+		e.User = c.Subject
+	}
+	if e.Status == 0 {
+		e.Status = http.StatusOK
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		e.Source = host
+	}
+	id := r.PathValue("id")
+	switch r.Pattern {
+	case "/fhir/{$}":
+		// Batch or transaction: which is in the Bundle, unread here.
+		e.Interaction = "transaction"
+	case "/fhir/_history":
+		e.Interaction = "history-system"
+	case "/fhir/{type}/_history":
+		e.Interaction = "history-type"
+	case "/fhir/{type}/{id}/_history":
+		e.Interaction, e.IDs = "history-instance", []string{id}
+	case "/fhir/{type}/{id}/_history/{vid}":
+		e.Interaction, e.IDs = "vread", []string{id}
+	case "/fhir/{type}/{id}/{ctype}":
+		e.Interaction, e.Type, e.Compartment = "search-compartment", r.PathValue("ctype"), e.Type+"/"+id
+	case "/fhir/{type}/_search":
+		e.Interaction = "search-type"
+	case "/fhir/{type}/{id}":
+		e.Interaction, e.IDs = writeInteraction(r.Method, "read"), []string{id}
+	default: // "/fhir/{type}": search, create, conditional update and delete
+		e.Interaction = writeInteraction(r.Method, "search-type")
+	}
+	if strings.HasPrefix(e.Interaction, "search") || (len(e.IDs) == 0 && r.URL.RawQuery != "") {
+		q := r.URL.RawQuery
+		if len(r.PostForm) > 0 {
+			q = strings.Trim(q+"&"+r.PostForm.Encode(), "&")
+		}
+		e.Query = q
+	}
+	// A create (and a conditional write) names what it wrote in Location:
+	// .../Type/id/_history/n.
+	if loc := w.Header().Get("Location"); len(e.IDs) == 0 && loc != "" {
+		parts := strings.Split(loc, "/")
+		if n := len(parts); n >= 4 && parts[n-2] == "_history" {
+			e.IDs = []string{parts[n-3]}
+		}
+	}
+	return e
 }
 
 // unauthorized sets the WWW-Authenticate challenge for an Authenticate

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/store"
 )
@@ -43,6 +44,14 @@ type Config struct {
 	// OAuth, when set, names the SMART authorization server's endpoints,
 	// which the CapabilityStatement's rest.security then announces.
 	OAuth *OAuthURIs
+	// Auditor, when set, is told of every authenticated request once it
+	// is answered (see authenticated); it must not block.
+	Auditor Auditor
+}
+
+// Auditor records FHIR accesses (authz/audit.Recorder is one).
+type Auditor interface {
+	Record(audit.Event)
 }
 
 // OAuthURIs are the endpoints of the authorization server that issues the
@@ -65,6 +74,7 @@ type server struct {
 	searchTimeout time.Duration
 	cursors       cursorSigner
 	oauth         *OAuthURIs
+	audit         Auditor
 }
 
 // NewHandler returns the FHIR API, to be mounted at /fhir/.
@@ -72,7 +82,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Guard == nil {
 		panic("fhir: Config.Guard is required")
 	}
-	s := &server{store: cfg.Store, guard: cfg.Guard, base: strings.TrimSuffix(cfg.BaseURL, "/"), maxBody: cfg.MaxBodyBytes, log: cfg.Logger, version: cfg.Version, oauth: cfg.OAuth}
+	s := &server{store: cfg.Store, guard: cfg.Guard, base: strings.TrimSuffix(cfg.BaseURL, "/"), maxBody: cfg.MaxBodyBytes, log: cfg.Logger, version: cfg.Version, oauth: cfg.OAuth, audit: cfg.Auditor}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}

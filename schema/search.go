@@ -67,7 +67,8 @@ const (
 
 // SearchRegistry is what the server can search and what each US Core
 // version expects of it, for every resource type either US Core server
-// CapabilityStatement lists, plus Group for bulk export.
+// CapabilityStatement lists, plus Group for bulk export and AuditEvent,
+// which the server writes itself (R4's parameters only).
 type SearchRegistry struct {
 	// Versions describes the two US Core server CapabilityStatements,
 	// oldest first.
@@ -254,7 +255,7 @@ var search = sync.OnceValue(func() *SearchRegistry {
 })
 
 // Resource returns the entry of a resource type, or nil when the type is
-// neither in a US Core server CapabilityStatement nor Group.
+// neither in a US Core server CapabilityStatement nor Group or AuditEvent.
 func (r *SearchRegistry) Resource(typ string) *SearchResource { return r.byType[typ] }
 
 // RequiredSearch is a search a US Core server must answer: one parameter

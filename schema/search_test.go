@@ -31,6 +31,9 @@ func TestSearchParamsCarryTheirDefinitionAndExpectations(t *testing.T) {
 		{"common parameter where US Core defines none", "Goal", "_lastUpdated", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", SourceR4, "Resource.meta.lastUpdated", nil},
 		{"R4 parameter US Core leaves alone", "Observation", "value-quantity", "http://hl7.org/fhir/SearchParameter/Observation-value-quantity", SourceR4, "", nil},
 		{"Group for bulk export", "Group", "member", "http://hl7.org/fhir/SearchParameter/Group-member", SourceR4, "Group.member.entity", nil},
+		{"AuditEvent, written by the server", "AuditEvent", "patient", "http://hl7.org/fhir/SearchParameter/AuditEvent-patient", SourceR4,
+			"AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)", nil},
+		{"AuditEvent subtype", "AuditEvent", "subtype", "http://hl7.org/fhir/SearchParameter/AuditEvent-subtype", SourceR4, "AuditEvent.subtype", nil},
 	}
 	reg := Search()
 	for _, tt := range tests {
@@ -172,6 +175,9 @@ func TestSearchResourcesPerVersion(t *testing.T) {
 	}
 	if g := reg.Resource("Group"); g == nil || len(g.Expect) != 0 {
 		t.Errorf("Group = %+v, want an entry no version lists", g)
+	}
+	if a := reg.Resource("AuditEvent"); a == nil || len(a.Expect) != 0 || !slices.Equal(a.PatientCompartment, []string{"patient"}) {
+		t.Errorf("AuditEvent = %+v, want an entry no version lists, in the patient compartment by patient", a)
 	}
 	qr := reg.Resource("QuestionnaireResponse")
 	if !maps.Equal(qr.Expect, Expectations{USCore610: ExpectShould}) {

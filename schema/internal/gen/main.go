@@ -9,7 +9,8 @@
 //     SearchParameters of every resource type a US Core server
 //     CapabilityStatement lists with what each US Core version expects of
 //     them: parameters, combinations, _include/_revinclude, profiles,
-//     interactions and operations.
+//     interactions and operations; and R4's parameters of Group (bulk
+//     export) and of the types the server writes itself (AuditEvent).
 //
 // Usage (from the schema directory, as go:generate runs it):
 //

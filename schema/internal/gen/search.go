@@ -14,6 +14,11 @@ const SearchOutputName = "search-params.json"
 // them: bulk export runs on Group.
 var extraTypes = []string{"Group"}
 
+// platformTypes are the types the server itself writes: AuditEvent, the
+// audit trail authz/audit records. They are searched with R4's parameters
+// alone; no US Core CapabilityStatement sets expectations on them.
+var platformTypes = []string{"AuditEvent"}
+
 // commonCodes are the parameters of every resource type that the server
 // supports, from R4's Resource-* SearchParameters. _content, _query and
 // _text have no expression to index and are left out.
@@ -153,7 +158,7 @@ func buildSearch(r4 []searchParameter, releases []usCoreRelease) (*searchTable, 
 		commonURL[code] = sp.URL
 	}
 
-	types := slices.Clone(extraTypes)
+	types := slices.Concat(extraTypes, platformTypes)
 	for _, rel := range releases {
 		server, err := serverRest(rel)
 		if err != nil {

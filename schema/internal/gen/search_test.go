@@ -85,6 +85,9 @@ func TestBuildSearchKeepsTheNewestUSCoreDefinition(t *testing.T) {
 	if g := slices.IndexFunc(tbl.resources, func(r *resourceOut) bool { return r.Type == "Group" }); g < 0 {
 		t.Error("Group, needed by bulk export, is missing")
 	}
+	if a := slices.IndexFunc(tbl.resources, func(r *resourceOut) bool { return r.Type == "AuditEvent" }); a < 0 || tbl.resources[a].Expect != nil {
+		t.Error("AuditEvent, which the server writes, is missing or carries US Core expectations")
+	}
 }
 
 func TestBuildSearchMergesWhatBothVersionsList(t *testing.T) {
