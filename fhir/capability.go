@@ -35,10 +35,14 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 	}
 	var resources []resource
 	for _, t := range schema.R4().ResourceTypes {
+		interactions := []interaction{{"read"}, {"vread"}, {"update"}, {"delete"},
+			{"history-instance"}, {"history-type"}, {"create"}, {"search-type"}}
+		if t == "AuditEvent" { // the server writes the audit trail; staff read it
+			interactions = []interaction{{"read"}, {"vread"}, {"search-type"}}
+		}
 		resources = append(resources, resource{
-			Type: t,
-			Interaction: []interaction{{"read"}, {"vread"}, {"update"}, {"delete"},
-				{"history-instance"}, {"history-type"}, {"create"}, {"search-type"}},
+			Type:              t,
+			Interaction:       interactions,
 			Versioning:        "versioned-update",
 			ReadHistory:       true,
 			UpdateCreate:      true,

@@ -24,6 +24,13 @@ func TestAuthorizationServerIsWired(t *testing.T) {
 			t.Errorf("smart-configuration: %v", conf)
 		}
 		cs := expect(t, s.as("").do("GET", "metadata", nil), http.StatusOK)
+		for _, r := range cs["rest"].([]any)[0].(map[string]any)["resource"].([]any) {
+			if r := r.(map[string]any); r["type"] == "AuditEvent" {
+				if got, _ := json.Marshal(r["interaction"]); string(got) != `[{"code":"read"},{"code":"vread"},{"code":"search-type"}]` {
+					t.Errorf("AuditEvent interactions %s: the server writes the trail, staff only read it", got)
+				}
+			}
+		}
 		sec, _ := json.Marshal(cs["rest"].([]any)[0].(map[string]any)["security"])
 		for _, want := range []string{`"SMART-on-FHIR"`, `StructureDefinition/oauth-uris"`, `"valueUri":"` + s.root + `/oauth/token"`, `"valueUri":"` + s.root + `/oauth/authorize"`} {
 			if !strings.Contains(string(sec), want) {
