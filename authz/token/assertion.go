@@ -65,7 +65,8 @@ type AssertionOptions struct {
 	// response's Cache-Control says less; default 5 minutes.
 	JWKSMaxAge time.Duration
 	// UnknownKIDGap is the least time between two fetches of a URL caused
-	// by kids not in its cached set; default 10 s.
+	// by kids not in its cached set, timed by the wall clock (the rate
+	// limiter jwkset takes does not read Now); default 10 s.
 	UnknownKIDGap time.Duration
 	// FailureTTL is how long a failed fetch is answered from memory;
 	// default 5 s.
@@ -86,7 +87,7 @@ type AssertionOptions struct {
 type AssertionVerifier struct {
 	opts   AssertionOptions
 	jtis   store.Collection
-	keys   *jwksFetcher
+	keys   *clientKeySets
 	parser *jwt.Parser
 }
 
@@ -116,7 +117,7 @@ func NewAssertionVerifier(s store.Store, opts AssertionOptions) (*AssertionVerif
 		opts.Now = time.Now
 	}
 	v := &AssertionVerifier{opts: opts, jtis: s.Collection(jtisDef)}
-	v.keys = newFetcher(fetchConfig{
+	v.keys = newClientKeySets(fetchConfig{
 		dev: opts.Dev, timeout: opts.FetchTimeout, maxBytes: opts.MaxJWKSBytes,
 		maxAge: opts.JWKSMaxAge, failTTL: opts.FailureTTL, kidGap: opts.UnknownKIDGap,
 		maxSets: opts.JWKSCacheSize, now: opts.Now,
@@ -227,11 +228,9 @@ func (v *AssertionVerifier) keyfunc(ctx context.Context, client ClientKeys) jwt.
 		alg := t.Method.Alg()
 		switch {
 		case client.JWKSURL != "":
-			ctx, cancel := context.WithTimeout(ctx, v.opts.FetchTimeout)
-			defer cancel()
 			return v.keys.key(ctx, client.JWKSURL, kid, alg)
 		case len(client.JWKS) > 0:
-			return v.keys.inlineKey(client.JWKS, kid, alg)
+			return v.keys.inlineKey(ctx, client.JWKS, kid, alg)
 		}
 		return nil, invalidClient("the client has no registered keys", nil)
 	}

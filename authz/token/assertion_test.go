@@ -294,7 +294,10 @@ func TestUnknownKIDRefetchesOnce(t *testing.T) {
 	rs, ec := clientSigners(t)
 	c := newClock()
 	srv := newJWKSServer(t, false, jwksOf(rs))
-	v := newVerifier(t, openSQLite(t), AssertionOptions{Dev: true, Now: c.Now, UnknownKIDGap: 10 * time.Second})
+	// The gap is timed by the wall clock (jwkset's rate limiter), so the
+	// test waits it out rather than moving c.
+	const gap = 400 * time.Millisecond
+	v := newVerifier(t, openSQLite(t), AssertionOptions{Dev: true, Now: c.Now, UnknownKIDGap: gap})
 	client := ClientKeys{ClientID: testClient, JWKSURL: srv.URL}
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, client, rs.sign(t, c.Now(), nil)); err != nil {
@@ -309,26 +312,46 @@ func TestUnknownKIDRefetchesOnce(t *testing.T) {
 	if n := srv.hits.Load(); n != 1 {
 		t.Fatalf("%d fetches after a second assertion, want 1 (cached)", n)
 	}
-	c.Add(11 * time.Second)
+	// Within the gap after the first fetch an unknown kid is refused
+	// without fetching.
 	_, err := v.Verify(ctx, client, ec.sign(t, c.Now(), nil))
+	refused(t, err, `no ES384 key with kid "ec-1"`)
+	if n := srv.hits.Load(); n != 1 {
+		t.Fatalf("%d fetches after an unknown kid right after the first fetch, want 1", n)
+	}
+	time.Sleep(gap + 50*time.Millisecond)
+	_, err = v.Verify(ctx, client, ec.sign(t, c.Now(), nil))
 	refused(t, err, `no ES384 key with kid "ec-1"`)
 	if n := srv.hits.Load(); n != 2 {
 		t.Fatalf("%d fetches after an unknown kid, want 2 (one refetch)", n)
 	}
-	// Within the gap another unknown kid is refused without fetching.
+	// Within the gap another unknown kid is refused at once, without
+	// fetching.
+	start := time.Now()
 	_, err = v.Verify(ctx, client, ec.sign(t, c.Now(), nil))
 	refused(t, err, `no ES384 key with kid "ec-1"`)
 	if n := srv.hits.Load(); n != 2 {
 		t.Fatalf("%d fetches after a second unknown kid within the gap, want 2", n)
 	}
+	if d := time.Since(start); d >= gap/2 {
+		t.Errorf("the refusal within the gap took %v: it waited for the rate limiter", d)
+	}
 	// The client publishes the key; after the gap the refetch finds it.
 	srv.set(jwksOf(rs, ec))
-	c.Add(11 * time.Second)
+	time.Sleep(gap + 50*time.Millisecond)
 	if _, err := v.Verify(ctx, client, ec.sign(t, c.Now(), nil)); err != nil {
 		t.Fatalf("a newly published key after refetch: %v", err)
 	}
 	if n := srv.hits.Load(); n != 3 {
 		t.Errorf("%d fetches, want 3", n)
+	}
+	// A refetch that fails says so.
+	srv.set([]byte(`{"keys":[]}`))
+	time.Sleep(gap + 50*time.Millisecond)
+	_, err = v.Verify(ctx, client, clientSigner{kid: "ec-2", method: jwt.SigningMethodES384, key: ec.key}.sign(t, c.Now(), nil))
+	refused(t, err, "fetching it again failed: the client's JWKS is unusable")
+	if _, err := v.Verify(ctx, client, ec.sign(t, c.Now(), nil)); err != nil {
+		t.Errorf("a failed refetch dropped the keys fetched before: %v", err)
 	}
 }
 

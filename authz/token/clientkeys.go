@@ -1,14 +1,18 @@
 package token
 
 import (
+	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
+	"strings"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Client assertions are signed RS384 or ES384 (SMART App Launch 2.0,
@@ -24,19 +28,99 @@ var assertionAlgs = []string{algRS384, algES384}
 // minRSABits is the smallest RSA key a client may sign with.
 const minRSABits = 2048
 
-// clientKey is one usable signing key of a client's JWK Set.
-type clientKey struct {
-	kid string
-	alg string // the JWK's alg; "" when it does not say
-	pub any    // *rsa.PublicKey or *ecdsa.PublicKey (P-384)
+// errNoUsableKey: a JWK Set without a single key a client may sign
+// assertions with.
+var errNoUsableKey = errors.New("no RSA (2048 bits or more) or EC P-384 signing key with a kid")
+
+// clientKeyStore is the jwkset.Storage behind a client's keyfunc: jwkset
+// parses the JWK Set (fetched or inline) and hands the keys to
+// KeyReplaceAll, which keeps the ones a client may sign assertions with;
+// KeyRead answers SMART's lookup, which needs the kid and the alg
+// together (see lookupToken).
+type clientKeyStore struct {
+	*jwkset.MemoryJWKSet
 }
 
-// fits reports whether the key may verify a signature made with alg.
-func (k clientKey) fits(alg string) bool {
-	if k.alg != "" && k.alg != alg {
+func newClientKeyStore() clientKeyStore {
+	return clientKeyStore{jwkset.NewMemoryStorage()}
+}
+
+// KeyReplaceAll keeps the usable keys of given: RSA of at least 2048 bits
+// and EC P-384, with a kid, not marked for encryption. Keys of other
+// kinds are skipped, as RFC 7517 asks; a set with no usable key is an
+// error, which fails the fetch (or the refetch) that brought it.
+func (s clientKeyStore) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
+	var keep []jwkset.JWK
+	for _, k := range given {
+		if usable(k) {
+			keep = append(keep, k)
+		}
+	}
+	if len(keep) == 0 {
+		return errNoUsableKey
+	}
+	return s.MemoryJWKSet.KeyReplaceAll(ctx, keep)
+}
+
+// KeyRead returns the single key with the kid whose type fits the alg,
+// both named by id (lookupToken). SMART Backend Services: "If no single
+// key is a candidate, validation SHALL fail": none is
+// jwkset.ErrKeyNotFound (which makes jwkset refetch the set), several is
+// an invalid_client *Error.
+func (s clientKeyStore) KeyRead(ctx context.Context, id string) (jwkset.JWK, error) {
+	i := strings.LastIndexByte(id, 0)
+	if i < 0 {
+		return jwkset.JWK{}, jwkset.ErrKeyNotFound
+	}
+	kid, alg := id[:i], id[i+1:]
+	keys, err := s.KeyReadAll(ctx)
+	if err != nil {
+		return jwkset.JWK{}, err
+	}
+	var found []jwkset.JWK
+	for _, k := range keys {
+		if k.Marshal().KID == kid && fits(k, alg) {
+			found = append(found, k)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return jwkset.JWK{}, fmt.Errorf("%w: no %s key with kid %q", jwkset.ErrKeyNotFound, alg, kid)
+	case 1:
+		return found[0], nil
+	}
+	return jwkset.JWK{}, invalidClient(fmt.Sprintf("the client's JWKS has %d %s keys with kid %q", len(found), alg, kid), nil)
+}
+
+// lookupToken is what a client's keyfunc is asked with: keyfunc looks a
+// key up by the header's kid alone, so the kid it passes on to
+// clientKeyStore.KeyRead carries the alg too.
+func lookupToken(kid, alg string) *jwt.Token {
+	return &jwt.Token{Header: map[string]any{"kid": kid + "\x00" + alg, "alg": alg}}
+}
+
+// usable reports whether a client may sign assertions with k.
+func usable(k jwkset.JWK) bool {
+	m := k.Marshal()
+	if m.KID == "" || (m.USE != "" && m.USE != jwkset.UseSig) {
 		return false
 	}
-	switch k.pub.(type) {
+	switch pub := publicKey(k).(type) {
+	case *rsa.PublicKey:
+		return pub.N.BitLen() >= minRSABits && pub.E >= 3 && pub.E%2 == 1
+	case *ecdsa.PublicKey:
+		return pub.Curve == elliptic.P384()
+	}
+	return false
+}
+
+// fits reports whether k may verify a signature made with alg: its type
+// is the one alg needs, and its alg, when it names one, is alg.
+func fits(k jwkset.JWK, alg string) bool {
+	if a := k.Marshal().ALG; a != "" && string(a) != alg {
+		return false
+	}
+	switch publicKey(k).(type) {
 	case *rsa.PublicKey:
 		return alg == algRS384
 	case *ecdsa.PublicKey:
@@ -45,103 +129,34 @@ func (k clientKey) fits(alg string) bool {
 	return false
 }
 
-// clientKeySet is the usable keys of a client's JWK Set.
-type clientKeySet []clientKey
-
-// find returns the single key with the kid that fits alg (SMART: zero or
-// several candidates fail the verification); found is false when there
-// is none.
-func (s clientKeySet) find(kid, alg string) (key any, found bool, err error) {
-	var match []clientKey
-	for _, k := range s {
-		if k.kid == kid && k.fits(alg) {
-			match = append(match, k)
-		}
+// publicKey is k's public key (jwkset also parses the private members a
+// careless client may publish).
+func publicKey(k jwkset.JWK) any {
+	if priv, ok := k.Key().(interface{ Public() crypto.PublicKey }); ok {
+		return priv.Public()
 	}
-	switch len(match) {
-	case 0:
-		return nil, false, nil
-	case 1:
-		return match[0].pub, true, nil
-	}
-	return nil, false, invalidClient(fmt.Sprintf("the client's JWKS has %d %s keys with kid %q", len(match), alg, kid), nil)
+	return k.Key()
 }
 
-// jwk holds the members of a JWK (RFC 7517, 7518) that are read here.
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-}
-
-// parseJWKS reads a JWK Set, keeping the keys that can verify a client
-// assertion: RSA of at least 2048 bits and EC P-384, with a kid, not
-// marked for encryption. Keys of other kinds are skipped, as RFC 7517
-// asks; a set with no usable key is an error.
-func parseJWKS(data []byte) (clientKeySet, error) {
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
+// parseJWKS reads a JWK Set registered inline with a client, as jwkset
+// reads a fetched one: keys of unsupported types are skipped, a
+// malformed key fails the set.
+func parseJWKS(doc []byte) (clientKeyStore, error) {
+	var set jwkset.JWKSMarshal
+	if err := json.Unmarshal(doc, &set); err != nil {
+		return clientKeyStore{}, errors.New("not a JWK Set")
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, errors.New("not a JWK Set")
-	}
-	var set clientKeySet
-	for _, raw := range doc.Keys {
-		var k jwk
-		if json.Unmarshal(raw, &k) != nil || k.Kid == "" || (k.Use != "" && k.Use != "sig") {
+	var keys []jwkset.JWK
+	for _, m := range set.Keys {
+		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{})
+		switch {
+		case errors.Is(err, jwkset.ErrUnsupportedKey):
 			continue
+		case err != nil:
+			return clientKeyStore{}, fmt.Errorf("a key is malformed (kid %q)", m.KID)
 		}
-		var pub any
-		switch k.Kty {
-		case "RSA":
-			pub = rsaKey(k)
-		case "EC":
-			pub = ecKey(k)
-		}
-		if pub != nil {
-			set = append(set, clientKey{kid: k.Kid, alg: k.Alg, pub: pub})
-		}
+		keys = append(keys, k)
 	}
-	if len(set) == 0 {
-		return nil, errors.New("no RSA (2048 bits or more) or EC P-384 signing key with a kid")
-	}
-	return set, nil
-}
-
-func rsaKey(k jwk) any {
-	n, err1 := base64.RawURLEncoding.DecodeString(k.N)
-	e, err2 := base64.RawURLEncoding.DecodeString(k.E)
-	if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
-		return nil
-	}
-	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-	if pub.N.BitLen() < minRSABits || pub.E < 3 || pub.E%2 == 0 {
-		return nil
-	}
-	return pub
-}
-
-func ecKey(k jwk) any {
-	if k.Crv != "P-384" {
-		return nil
-	}
-	x, err1 := base64.RawURLEncoding.DecodeString(k.X)
-	y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
-	if err1 != nil || err2 != nil || len(x) != 48 || len(y) != 48 {
-		return nil
-	}
-	// The uncompressed point encoding, which ParseUncompressedPublicKey
-	// checks is on the curve.
-	point := append(append([]byte{4}, x...), y...)
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P384(), point)
-	if err != nil {
-		return nil
-	}
-	return pub
+	s := newClientKeyStore()
+	return s, s.KeyReplaceAll(context.Background(), keys)
 }

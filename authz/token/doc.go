@@ -3,7 +3,10 @@
 // verifies alike), the access tokens and id_tokens signed with them, the
 // denylist of revoked tokens, the JWKS document that publishes the public
 // keys, and the verification of client assertions (private_key_jwt, SMART
-// Backend Services) against a client's inline JWKS or JWKS URL.
+// Backend Services) against a client's inline JWKS or JWKS URL (parsed,
+// fetched and cached with github.com/MicahParks/keyfunc/v3 and jwkset,
+// through an HTTP client guarded against requests into the server's own
+// network).
 //
 // Failures a client caused are *Error values carrying the RFC 6749 /
 // RFC 6750 error code and a description safe to show (Error.Write renders

@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,20 +12,25 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/MicahParks/jwkset"
 )
 
 // A client's JWKS URL is a URL a stranger chose that the server fetches
-// from inside its network. Outside development mode the fetch therefore
-// takes https only, connects only to public addresses (checked on the
-// resolved address of every connection, redirects included, so DNS cannot
-// smuggle a private address past the check), uses no proxy, and is
-// bounded in time and size.
+// from inside its network. jwkset fetches it with the *http.Client made
+// here, which outside development mode takes https only, connects only to
+// public addresses (checked on the resolved address of every connection,
+// redirects included, so DNS cannot smuggle a private address past the
+// check), uses no proxy, follows at most 3 redirects, and is bounded in
+// time and size.
 
 // errAddrRefused: a connection to a non-public address outside dev mode.
 var errAddrRefused = errors.New("address not allowed")
+
+// errTooLarge: a JWKS response body longer than the limit.
+var errTooLarge = errors.New("JWKS response too large")
 
 // nonPublic are prefixes that IsGlobalUnicast lets through but that do not
 // reach the public internet.
@@ -71,7 +75,7 @@ func checkURL(u *url.URL, dev bool) error {
 	return nil
 }
 
-// fetchConfig is how JWKS URLs are fetched.
+// fetchConfig is how JWKS URLs are fetched and cached.
 type fetchConfig struct {
 	dev      bool
 	timeout  time.Duration
@@ -87,37 +91,8 @@ type fetchConfig struct {
 	addrAllowed func(netip.AddrPort) bool
 }
 
-// jwksFetcher fetches and caches clients' JWK Sets: one cached set per
-// URL (and per inline JWKS document), at most maxSets of each, the least
-// recently used dropped first.
-type jwksFetcher struct {
-	cfg    fetchConfig
-	client *http.Client
-
-	mu     sync.Mutex
-	remote map[string]*remoteSet
-	inline map[[32]byte]*inlineSet
-}
-
-// remoteSet is the cached JWK Set of one URL. sem admits one fetch at a
-// time; the fields below it are guarded by sem.
-type remoteSet struct {
-	sem     chan struct{}
-	keys    clientKeySet
-	fetched time.Time
-	expires time.Time
-	err     error // of the last fetch, if it failed
-	failed  time.Time
-	used    time.Time // guarded by jwksFetcher.mu
-}
-
-type inlineSet struct {
-	keys clientKeySet
-	err  error
-	used time.Time
-}
-
-func newFetcher(cfg fetchConfig) *jwksFetcher {
+// newFetchClient returns the guarded client jwkset fetches JWKS URLs with.
+func newFetchClient(cfg fetchConfig) *http.Client {
 	allowed := cfg.addrAllowed
 	if allowed == nil {
 		allowed = func(ap netip.AddrPort) bool { return cfg.dev || publicAddr(ap.Addr()) }
@@ -143,8 +118,8 @@ func newFetcher(cfg fetchConfig) *jwksFetcher {
 		IdleConnTimeout:        90 * time.Second,
 		ForceAttemptHTTP2:      true,
 	}
-	client := &http.Client{
-		Transport: transport,
+	return &http.Client{
+		Transport: &noteTransport{base: transport, maxBytes: cfg.maxBytes},
 		Timeout:   cfg.timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
@@ -153,160 +128,91 @@ func newFetcher(cfg fetchConfig) *jwksFetcher {
 			return checkURL(req.URL, cfg.dev)
 		},
 	}
-	return &jwksFetcher{cfg: cfg, client: client, remote: map[string]*remoteSet{}, inline: map[[32]byte]*inlineSet{}}
 }
 
-// key returns the key of the JWK Set at rawURL with the kid that fits
-// alg. A kid not in the cached set makes it fetch the set again, at most
-// once per kidGap. Every failure is an invalid_client *Error.
-func (f *jwksFetcher) key(ctx context.Context, rawURL, kid, alg string) (any, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, invalidClient("the client's JWKS URL is not a URL", nil)
+// fetchNote is what a fetch's caller learns beyond jwkset's answer: the
+// last response's status and Cache-Control (jwkset reads neither), and
+// the error of a refetch jwkset hands to its RefreshErrorHandler. The
+// caller puts it in the context of the jwkset call; the fetch runs in the
+// caller's goroutine.
+type fetchNote struct {
+	status       int
+	cacheControl string
+	refetchErr   error
+}
+
+type noteKey struct{}
+
+func withNote(ctx context.Context, n *fetchNote) context.Context {
+	return context.WithValue(ctx, noteKey{}, n)
+}
+
+func noteOf(ctx context.Context) *fetchNote {
+	n, _ := ctx.Value(noteKey{}).(*fetchNote)
+	return n
+}
+
+// noteRefetchError is the RefreshErrorHandler of every client's jwkset
+// storage.
+func noteRefetchError(ctx context.Context, err error) {
+	if n := noteOf(ctx); n != nil {
+		n.refetchErr = err
 	}
-	if err := checkURL(u, f.cfg.dev); err != nil {
+}
+
+// noteTransport asks for a JWK Set, caps the response body at maxBytes
+// and notes the response in the request's fetchNote.
+type noteTransport struct {
+	base     http.RoundTripper
+	maxBytes int64
+}
+
+func (t *noteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
 		return nil, err
 	}
-	rs := f.entry(rawURL)
-	select {
-	case rs.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, invalidClient("timed out waiting for the client's JWKS", ctx.Err())
+	if n := noteOf(req.Context()); n != nil {
+		n.status, n.cacheControl = resp.StatusCode, resp.Header.Get("Cache-Control")
 	}
-	defer func() { <-rs.sem }()
-
-	now := f.cfg.now()
-	fresh := false
-	if !now.Before(rs.expires) {
-		if rs.err != nil && now.Sub(rs.failed) < f.cfg.failTTL {
-			return nil, rs.err
-		}
-		if err := f.refresh(ctx, rs, rawURL, now); err != nil {
-			return nil, err
-		}
-		fresh = true
-	}
-	key, found, err := rs.keys.find(kid, alg)
-	if err != nil || found {
-		return key, err
-	}
-	if !fresh && now.Sub(rs.fetched) >= f.cfg.kidGap && (rs.err == nil || now.Sub(rs.failed) >= f.cfg.failTTL) {
-		if err := f.refresh(ctx, rs, rawURL, now); err != nil {
-			desc := "it failed"
-			if e := AsError(err); e != nil {
-				desc = e.Description
-			}
-			return nil, invalidClient(fmt.Sprintf("no %s key with kid %q in the client's JWKS, and fetching it again failed: %s", alg, kid, desc), err)
-		}
-		if key, found, err = rs.keys.find(kid, alg); err != nil || found {
-			return key, err
-		}
-	}
-	return nil, invalidClient(fmt.Sprintf("no %s key with kid %q in the JWKS at %s", alg, kid, rawURL), nil)
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: t.maxBytes}
+	return resp, nil
 }
 
-// inlineKey is key for a JWK Set registered inline with the client.
-func (f *jwksFetcher) inlineKey(doc []byte, kid, alg string) (any, error) {
-	sum := sha256.Sum256(doc)
-	f.mu.Lock()
-	is := f.inline[sum]
-	if is == nil {
-		if len(f.inline) >= f.cfg.maxSets {
-			evictOldest(f.inline, func(s *inlineSet) time.Time { return s.used })
-		}
-		is = &inlineSet{}
-		is.keys, is.err = parseJWKS(doc)
-		f.inline[sum] = is
-	}
-	is.used = f.cfg.now()
-	f.mu.Unlock()
-	if is.err != nil {
-		return nil, invalidClient("the client's registered JWKS is unusable: "+is.err.Error(), nil)
-	}
-	key, found, err := is.keys.find(kid, alg)
-	if err != nil || found {
-		return key, err
-	}
-	return nil, invalidClient(fmt.Sprintf("no %s key with kid %q in the client's registered JWKS", alg, kid), nil)
-}
-
-func (f *jwksFetcher) entry(rawURL string) *remoteSet {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rs := f.remote[rawURL]
-	if rs == nil {
-		if len(f.remote) >= f.cfg.maxSets {
-			evictOldest(f.remote, func(s *remoteSet) time.Time { return s.used })
-		}
-		rs = &remoteSet{sem: make(chan struct{}, 1)}
-		f.remote[rawURL] = rs
-	}
-	rs.used = f.cfg.now()
-	return rs
-}
-
-// evictOldest drops the least recently used entry. The caches are small
-// (maxSets), so a scan is cheap next to the fetch that follows.
-func evictOldest[K comparable, V any](m map[K]V, used func(V) time.Time) {
-	var oldest K
-	var at time.Time
-	first := true
-	for k, v := range m {
-		if t := used(v); first || t.Before(at) {
-			oldest, at, first = k, t, false
-		}
-	}
-	if !first {
-		delete(m, oldest)
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport.
+func (t *noteTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
 	}
 }
 
-// refresh fetches the set into rs. A failure is remembered, and answered
-// from memory for failTTL, so that an unreachable URL costs one timeout
-// per failTTL rather than one per request; the keys fetched before stay
-// until they expire.
-func (f *jwksFetcher) refresh(ctx context.Context, rs *remoteSet, rawURL string, now time.Time) error {
-	keys, ttl, err := f.fetch(ctx, rawURL)
-	if err != nil {
-		rs.err, rs.failed = err, now
-		return err
-	}
-	rs.keys, rs.fetched, rs.expires, rs.err = keys, now, now.Add(ttl), nil
-	return nil
+// cappedBody fails a read past the limit with errTooLarge.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
 }
 
-// fetch GETs and parses a JWK Set; its errors are invalid_client *Errors.
-func (f *jwksFetcher) fetch(ctx context.Context, rawURL string) (clientKeySet, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return nil, 0, invalidClient("the client's JWKS URL is not a URL", nil)
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errTooLarge
 	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, 0, f.fetchError(err)
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, invalidClient(fmt.Sprintf("the client's JWKS URL answered HTTP %d", resp.StatusCode), nil)
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, errTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, f.cfg.maxBytes+1))
-	if err != nil {
-		return nil, 0, f.fetchError(err)
-	}
-	if int64(len(body)) > f.cfg.maxBytes {
-		return nil, 0, invalidClient(fmt.Sprintf("the client's JWKS is larger than %d bytes", f.cfg.maxBytes), nil)
-	}
-	keys, err := parseJWKS(body)
-	if err != nil {
-		return nil, 0, invalidClient("the client's JWKS is unusable: "+err.Error(), nil)
-	}
-	return keys, cacheTTL(resp.Header.Get("Cache-Control"), f.cfg.maxAge), nil
+	return n, err
 }
 
-func (f *jwksFetcher) fetchError(err error) error {
+// fetchError turns a failed jwkset fetch of a JWKS URL into an
+// invalid_client *Error.
+func (cfg fetchConfig) fetchError(err error, note *fetchNote) *Error {
 	if e := AsError(err); e != nil {
 		return e
 	}
@@ -314,16 +220,24 @@ func (f *jwksFetcher) fetchError(err error) error {
 	switch {
 	case errors.Is(err, errAddrRefused):
 		return invalidClient("the client's JWKS URL resolves to a loopback, private or otherwise non-public address", err)
+	case errors.Is(err, errTooLarge):
+		return invalidClient(fmt.Sprintf("the client's JWKS is larger than %d bytes", cfg.maxBytes), err)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return invalidClient(fmt.Sprintf("fetching the client's JWKS URL timed out (%v)", f.cfg.timeout), err)
+		return invalidClient(fmt.Sprintf("fetching the client's JWKS URL timed out (%v)", cfg.timeout), err)
+	case errors.Is(err, jwkset.ErrInvalidHTTPStatusCode):
+		return invalidClient(fmt.Sprintf("the client's JWKS URL answered HTTP %d", note.status), err)
+	case errors.Is(err, errNoUsableKey):
+		return invalidClient("the client's JWKS is unusable: "+errNoUsableKey.Error(), err)
+	case note.status == http.StatusOK:
+		return invalidClient("the client's JWKS is unusable: not a JWK Set, or a key in it is malformed", err)
 	}
 	return invalidClient("the client's JWKS URL could not be fetched", err)
 }
 
 // cacheTTL is how long a fetched set may be used: maxAge, or less when
 // the response's Cache-Control says so (SMART: never longer than the
-// client's cache-control header indicates). no-store and no-cache mean
-// only for the verification that fetched it.
+// client's cache-control header indicates; jwkset does not read it).
+// no-store and no-cache mean only for the verification that fetched it.
 func cacheTTL(cc string, maxAge time.Duration) time.Duration {
 	for _, d := range strings.Split(cc, ",") {
 		name, value, _ := strings.Cut(strings.TrimSpace(strings.ToLower(d)), "=")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -235,5 +236,79 @@ func TestJWKSCacheIsBounded(t *testing.T) {
 	v.keys.mu.Unlock()
 	if n != 2 || oldest {
 		t.Errorf("%d cached sets (oldest kept: %v), want the 2 most recent", n, oldest)
+	}
+}
+
+func TestFirstFetchWaitsWithTheRequestContext(t *testing.T) {
+	rs, _ := clientSigners(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int64
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			held = append(held, conn)
+		}
+	}()
+	c := newClock()
+	v := newVerifier(t, openSQLite(t), AssertionOptions{Dev: true, Now: c.Now, FetchTimeout: time.Second})
+	client := ClientKeys{ClientID: testClient, JWKSURL: "http://" + l.Addr().String() + "/jwks"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = v.Verify(ctx, client, rs.sign(t, c.Now(), nil))
+	refused(t, err, "timed out waiting for the client's JWKS")
+	if d := time.Since(start); d >= time.Second {
+		t.Errorf("took %v: the request waited for the fetch timeout, not its own deadline", d)
+	}
+	// The fetch goes on for the next request, which waits for it rather
+	// than starting another.
+	_, err = v.Verify(context.Background(), client, rs.sign(t, c.Now(), nil))
+	refused(t, err, "fetching the client's JWKS URL timed out")
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+func TestJWKSCacheLeavesNoGoroutines(t *testing.T) {
+	rs, _ := clientSigners(t)
+	ctx := context.Background()
+	c := newClock()
+	v := newVerifier(t, openSQLite(t), AssertionOptions{Dev: true, Now: c.Now, JWKSCacheSize: 2})
+	var servers []*jwksServer
+	for range 6 {
+		servers = append(servers, newJWKSServer(t, false, jwksOf(rs)))
+	}
+	before := runtime.NumGoroutine()
+	for round := range 3 {
+		for _, srv := range servers {
+			c.Add(time.Minute) // every set expires, evicted or not
+			if _, err := v.Verify(ctx, ClientKeys{ClientID: testClient, JWKSURL: srv.URL}, rs.sign(t, c.Now(), nil)); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	v.Close() // the idle connections' goroutines
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after fetching 6 URLs 3 times, %d before\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/fhirgraph/fhirgraph/store"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -239,18 +240,12 @@ func TestJWKSHandlerPublishesPublicKeysOnly(t *testing.T) {
 		}
 	}
 	// A reader verifies the server's token with the published key.
-	kid := headerKID(t, raw)
-	var pub any
-	for _, k := range doc.Keys {
-		if k["kid"] == kid {
-			pub = rsaKey(jwk{N: k["n"], E: k["e"]})
-		}
+	reader, err := keyfunc.NewJWKSetJSON(body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if pub == nil {
-		t.Fatalf("the signing key %s is not published", kid)
-	}
-	if _, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return pub, nil }, jwt.WithValidMethods([]string{"RS256"})); err != nil {
-		t.Errorf("the published key does not verify the server's token: %v", err)
+	if _, err := jwt.Parse(raw, reader.Keyfunc, jwt.WithValidMethods([]string{"RS256"})); err != nil {
+		t.Errorf("the published key does not verify the server's token (kid %s): %v", headerKID(t, raw), err)
 	}
 
 	resp, err = http.Post(srv.URL, "text/plain", strings.NewReader("x"))
