@@ -3,6 +3,7 @@ package fhir
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/authz/token"
+	"github.com/fhirgraph/fhirgraph/fhir/resource"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -21,11 +23,19 @@ import (
 // resource type, and pushes the answer's filter into every store query the
 // interaction makes:
 //
-//   - read, vread, instance history: the resource must be visible under
-//     the filter (a store search by id with the filter), else 404, the
-//     same answer as for a resource that does not exist. A deleted
-//     resource is then 404 too, and vread and history need the current
-//     version visible.
+//   - read, vread, instance history: the resource must be in reach under
+//     the filter (see reach), else 404, the same answer as for a resource
+//     that does not exist. A live resource is in reach when visible (a
+//     store search by id with the filter); a deleted one when it was as it
+//     last was: its last live version's patient compartments (derived from
+//     that version's body) and its practice (store.Resource.Practice) are
+//     within the filter. Such a deleted resource reads as 410 Gone, and
+//     its vread and history are served; under a granular filter (Where),
+//     which is not evaluated on a deletion, a deleted resource is 404.
+//     Once the resource is in reach, instance history lists, and vread
+//     serves, the versions whose own membership is within the filter's
+//     compartments and practices (store.HistoryQuery): a version from
+//     before the resource came within reach is as missing.
 //   - search (type and compartment): the filter joins the compiled query;
 //     chains and reverse chains get the filter of their own type (a type
 //     the token may not search makes the whole search 403); _include gets
@@ -33,9 +43,14 @@ import (
 //     filter of each referring type, and a type the token may not reach is
 //     left out silently. Counts, totals and pages come from the filtered
 //     query.
-//   - type and system history: store history takes no filters, so a
-//     token with any filter (every token the shipped policy issues has a
-//     compartment or practices) is refused with 403.
+//   - type and system history: the filter's compartments and practices
+//     join the store history query, which judges each version by its own
+//     membership (a deletion by its last live version's), so every listed
+//     version was within reach when written; paging and _since work as
+//     unfiltered. Granular filters (Where), which history cannot apply,
+//     are refused with 403. System history is decided as the wildcard
+//     type "*" and leaves out the types the policy denies the token on
+//     their own (AuditEvent to all but staff).
 //   - writes (REST, conditional, each Bundle entry): see guardWrite.
 
 type principalKey struct{}
@@ -221,6 +236,61 @@ func (s *server) visible(ctx context.Context, f authz.Filter, typ, id string) (*
 	return &page.Resources[0], nil
 }
 
+// reach returns typ/id as the token sees it under f: its current version
+// when that is visible, the deletion version (Deleted set) when the
+// resource is deleted and was within f as it last was, nil otherwise (the
+// answer for a resource that does not exist). As it last was means its
+// last live version's patient compartments, derived from that version's
+// body, and the practice it had (store.Resource.Practice). A granular
+// filter (Where) is not evaluated on a deleted resource: under one, a
+// deleted resource is nil.
+func (s *server) reach(r *http.Request, f authz.Filter, typ, id string) (*store.Resource, error) {
+	ctx := r.Context()
+	if !f.Confines() {
+		res, err := s.store.Read(ctx, typ, id)
+		switch {
+		case err == nil, errors.Is(err, store.ErrGone):
+			return &res, nil
+		case errors.Is(err, store.ErrNotFound):
+			return nil, nil
+		}
+		return nil, err
+	}
+	if found, err := s.visible(ctx, f, typ, id); found != nil || err != nil {
+		return found, err
+	}
+	if len(f.Where) > 0 {
+		return nil, nil
+	}
+	res, err := s.store.Read(ctx, typ, id)
+	switch {
+	case errors.Is(err, store.ErrGone):
+	case err == nil, errors.Is(err, store.ErrNotFound):
+		// Live but not visible, or missing.
+		return nil, nil
+	default:
+		return nil, err
+	}
+	// Deleting a deleted resource makes no version: the one before a
+	// deletion is live.
+	last, err := s.store.VRead(ctx, typ, id, res.VersionID-1)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrGone):
+		return nil, nil
+	default:
+		return nil, err
+	}
+	derived, err := resource.Derive(typ, id, last.Body, s.baseURL(r))
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s version %d: %w", typ, id, last.VersionID, err)
+	}
+	if !f.Admits(derived.Compartments, res.Practice) {
+		return nil, nil
+	}
+	return &res, nil
+}
+
 // practiceOf finds which of f's practices owns typ/id, a resource visible
 // under f: false when f names no practices and the resource is owned by
 // one (which the token cannot tell).
@@ -249,36 +319,60 @@ func (s *server) practiceOf(ctx context.Context, f authz.Filter, typ, id string)
 //
 //   - granular filters allow no writes (403): whether a written resource
 //     matches a granular query is not checked.
-//   - an update or delete needs the current resource visible under f. A
-//     delete of one that is not is answered as for a missing resource
-//     (404); an update of one that exists but is not visible, or was
-//     deleted, is 403 (an update of an id that never existed creates it). The write is pinned
-//     to the version checked (If-Match), so a concurrent change fails with
-//     412 rather than slip through.
+//   - an update or delete needs the resource in reach under f (see reach:
+//     its current version visible, or, deleted, its last live version
+//     within f). A delete of one that is not is answered as for a missing
+//     resource (404); deleting a deleted one in reach changes nothing, as
+//     in the store. An update of one that exists but is not in reach is
+//     403 (an update of an id that never existed creates it); an update of
+//     a deleted one in reach revives it. The write is pinned to the
+//     version checked (If-Match), so a concurrent change fails with 412
+//     rather than slip through.
 //   - the written resource must be in f's compartments (Write.Compartments)
 //     and practices, else 403.
 //
 // Practice: an update keeps the existing resource's practice (so an
-// update never loses it, nor turns shared data into a practice's); a
-// create (and an update that creates) gets the token's practice when it
-// reaches exactly one, else none (""; shared). A token without practices
-// (a patient user's) may not update a practice's resource: it could not
-// keep the practice.
-func (s *server) guardWrite(ctx context.Context, f authz.Filter, wr *store.Write) error {
+// update never loses it, nor turns shared data into a practice's; a
+// revive keeps the practice of the last live version); a create (and an
+// update that creates) gets the token's practice when it reaches exactly
+// one, else none (""; shared). A token without practices (a patient
+// user's) may not update a practice's resource: it could not keep the
+// practice.
+func (s *server) guardWrite(r *http.Request, f authz.Filter, wr *store.Write) error {
 	if !f.Confines() {
 		return nil
 	}
 	if len(f.Where) > 0 {
 		return forbidden("granular scopes (with a ?query) do not allow writing %s: a write needs a scope without a query", wr.Type)
 	}
+	ctx := r.Context()
 	practice, _ := f.OwnPractice()
 	if wr.Op == store.OpUpdate || wr.Op == store.OpDelete {
-		cur, err := s.visible(ctx, f, wr.Type, wr.ID)
+		cur, err := s.reach(r, f, wr.Type, wr.ID)
 		if err != nil {
 			return err
 		}
 		switch {
-		case cur != nil:
+		case cur == nil && wr.Op == store.OpDelete:
+			return errNotFound()
+		case cur == nil:
+			// Only an id that never existed may be created by update.
+			_, err := s.store.Read(ctx, wr.Type, wr.ID)
+			switch {
+			case err == nil, errors.Is(err, store.ErrGone):
+				return forbidden("the granted scopes do not allow writing %s/%s", wr.Type, wr.ID)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		case cur.Deleted:
+			if wr.IfMatch == 0 {
+				wr.IfMatch = cur.VersionID
+			}
+			if cur.Practice != "" && len(f.Practices) == 0 {
+				return forbidden("%s/%s is owned by a practice, and this token reaches no practice to keep it in", wr.Type, wr.ID)
+			}
+			practice = cur.Practice
+		default:
 			if wr.IfMatch == 0 {
 				wr.IfMatch = cur.VersionID
 			}
@@ -290,19 +384,6 @@ func (s *server) guardWrite(ctx context.Context, f authz.Filter, wr *store.Write
 				return forbidden("%s/%s is owned by a practice, and this token reaches no practice to keep it in", wr.Type, wr.ID)
 			}
 			practice = p
-		case wr.Op == store.OpDelete:
-			return errNotFound()
-		default:
-			// Only an id that never existed may be created by update: a
-			// deleted resource revived would show its past versions,
-			// whose reach cannot be told, through its history.
-			_, err := s.store.Read(ctx, wr.Type, wr.ID)
-			switch {
-			case err == nil, errors.Is(err, store.ErrGone):
-				return forbidden("the granted scopes do not allow writing %s/%s", wr.Type, wr.ID)
-			case !errors.Is(err, store.ErrNotFound):
-				return err
-			}
 		}
 	}
 	if wr.Op != store.OpDelete && !f.Admits(wr.Compartments, practice) {

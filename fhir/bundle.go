@@ -252,7 +252,7 @@ func (s *server) authorize(r *http.Request, e *bundleEntry) *Error {
 // guardEntry runs guardWrite on an entry's write, naming the entry in the
 // error.
 func (s *server) guardEntry(r *http.Request, e *bundleEntry, wr *store.Write) *Error {
-	if err := s.guardWrite(r.Context(), e.filter, wr); err != nil {
+	if err := s.guardWrite(r, e.filter, wr); err != nil {
 		fe := asError(err)
 		for i := range fe.Issues {
 			fe.Issues[i].Expression = []string{fmt.Sprintf("Bundle.entry[%d]", e.index)}
@@ -497,13 +497,22 @@ func (s *server) readEntry(r *http.Request, e *bundleEntry) entry {
 	switch {
 	case e.filter.Confines():
 		var found *store.Resource
-		found, err = s.visible(r.Context(), e.filter, e.typ, e.id)
+		found, err = s.reach(r, e.filter, e.typ, e.id)
 		switch {
 		case err != nil:
 		case found == nil:
 			return errorEntry(errNotFound())
 		case e.version > 0:
-			res, err = s.store.VRead(r.Context(), e.typ, e.id, e.version)
+			// As a REST vread: the version itself must be within the filter.
+			var in bool
+			if in, err = s.versionInReach(r, e.filter, e.typ, e.id, e.version); err == nil && !in {
+				return errorEntry(errNotFound())
+			}
+			if err == nil {
+				res, err = s.store.VRead(r.Context(), e.typ, e.id, e.version)
+			}
+		case found.Deleted:
+			res, err = *found, fmt.Errorf("%w: %s/%s", store.ErrGone, e.typ, e.id)
 		default:
 			res = *found
 		}

@@ -141,7 +141,7 @@ func (s *server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 		return invalid(issues)
 	}
 	wr.IfMatch = target.IfMatch
-	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+	if err := s.guardWrite(r, f, &wr); err != nil {
 		return err
 	}
 	return s.applyOne(w, r, wr)

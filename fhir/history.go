@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fhirgraph/fhirgraph/authz"
 	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/fhir/resource"
+	"github.com/fhirgraph/fhirgraph/fhir/validate"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -34,8 +36,15 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 	if q.Has("_at") {
 		return errorf(http.StatusBadRequest, "not-supported", "_at is not supported on history")
 	}
-	if err := s.mayReadHistory(r, hq); err != nil {
+	f, err := s.mayReadHistory(r, hq)
+	if err != nil {
 		return err
+	}
+	hq.Compartments, hq.Practices = f.Compartments, f.Practices
+	if hq.Type == "" {
+		if hq.ExceptTypes, err = s.deniedTypes(r); err != nil {
+			return err
+		}
 	}
 	page, err := s.store.History(r.Context(), hq)
 	if err != nil {
@@ -59,13 +68,14 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// mayReadHistory asks the guard about a history listing. Instance history
-// needs the resource visible (see mayReadInstance). Store history takes no
-// filters, so type and system history are refused (403) to a token whose
-// decision has any, rather than list what it may not see; system history
-// is decided as the wildcard type "*", which only scopes of every type
-// reach.
-func (s *server) mayReadHistory(r *http.Request, hq store.HistoryQuery) error {
+// mayReadHistory asks the guard about a history listing and returns the
+// filter whose compartments and practices the listing takes: each version
+// is listed when its own membership is within them (store.HistoryQuery).
+// Instance history needs the resource in reach (see mayReadInstance).
+// Type and system history are refused (403) to a token with granular
+// scopes, which a history query cannot take; system history is decided as
+// the wildcard type "*", which only scopes of every type reach.
+func (s *server) mayReadHistory(r *http.Request, hq store.HistoryQuery) (authz.Filter, error) {
 	if hq.ID != "" {
 		return s.mayReadInstance(r, policy.HistoryInstance)
 	}
@@ -79,12 +89,33 @@ func (s *server) mayReadHistory(r *http.Request, hq store.HistoryQuery) error {
 	}
 	f, err := s.decide(r, in, typ)
 	if err != nil {
-		return err
+		return f, err
 	}
-	if f.Confines() {
-		return forbidden("history of %s is not served to tokens confined to a patient compartment, practices or granular scopes (history takes no filters): search with _lastUpdated instead", what)
+	if len(f.Where) > 0 {
+		return f, forbidden("history of %s is not served to tokens with granular scopes (with a ?query), which history cannot apply: search with _lastUpdated instead", what)
 	}
-	return nil
+	return f, nil
+}
+
+// deniedTypes lists the resource types whose history the token may not
+// read although the wildcard decision of system history allows it (a
+// policy rule denying one type, as AuditEvent to all but staff): system
+// history leaves them out. Each type's filter is otherwise at least as
+// wide as the wildcard's (the grants that reach "*" reach every type), so
+// the wildcard filter shows nothing a type's own would not.
+func (s *server) deniedTypes(r *http.Request) ([]string, error) {
+	p := principal(r)
+	var denied []string
+	for _, t := range validate.ResourceTypes() {
+		a, err := s.guard.Decide(p, policy.HistoryType, t)
+		if err != nil {
+			return nil, err
+		}
+		if !a.Allowed {
+			denied = append(denied, t)
+		}
+	}
+	return denied, nil
 }
 
 func historyEntry(base string, v store.Resource) entry {

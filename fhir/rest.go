@@ -39,29 +39,20 @@ func (s *server) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var res store.Resource
-	if f.Confines() {
-		// The read is a search by id under the filter: what the token may
-		// not see is answered as what does not exist.
-		found, err := s.visible(r.Context(), f, typ, id)
-		if err != nil {
-			return err
-		}
-		if found == nil {
-			return errNotFound()
-		}
-		res = *found
-	} else {
-		res, err = s.store.Read(r.Context(), typ, id)
-		if errors.Is(err, store.ErrGone) {
-			setVersionHeaders(w, res)
-			return errorf(http.StatusGone, "deleted", "%s/%s was deleted", res.Type, res.ID)
-		}
-		if err != nil {
-			return err
-		}
+	// Under a filter, what the token may not see is answered as what does
+	// not exist; a deletion it could see as it last was is 410.
+	res, err := s.reach(r, f, typ, id)
+	if err != nil {
+		return err
 	}
-	setVersionHeaders(w, res)
+	if res == nil {
+		return errNotFound()
+	}
+	if res.Deleted {
+		setVersionHeaders(w, *res)
+		return errorf(http.StatusGone, "deleted", "%s/%s was deleted", res.Type, res.ID)
+	}
+	setVersionHeaders(w, *res)
 	writeBody(w, r, http.StatusOK, subset.Apply(res.Type, res.Body))
 	return nil
 }
@@ -71,8 +62,21 @@ func (s *server) vread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || v < 1 {
 		return errorf(http.StatusBadRequest, "value", "invalid version id %q", r.PathValue("vid"))
 	}
-	if err := s.mayReadInstance(r, policy.VRead); err != nil {
+	f, err := s.mayReadInstance(r, policy.VRead)
+	if err != nil {
 		return err
+	}
+	if f.Confines() {
+		// Under a filter, the version itself must be within it (its own
+		// membership, as history lists it): a version of the resource from
+		// before it came within reach is as one that does not exist.
+		in, err := s.versionInReach(r, f, r.PathValue("type"), r.PathValue("id"), v)
+		if err != nil {
+			return err
+		}
+		if !in {
+			return errNotFound()
+		}
 	}
 	res, err := s.store.VRead(r.Context(), r.PathValue("type"), r.PathValue("id"), v)
 	if errors.Is(err, store.ErrGone) {
@@ -122,7 +126,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if issues != nil {
 		return invalid(issues)
 	}
-	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+	if err := s.guardWrite(r, f, &wr); err != nil {
 		return err
 	}
 	return s.applyOne(w, r, wr)
@@ -164,7 +168,7 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) error {
 		return invalid(issues)
 	}
 	wr.IfMatch = ifMatch
-	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+	if err := s.guardWrite(r, f, &wr); err != nil {
 		return err
 	}
 	return s.applyOne(w, r, wr)
@@ -186,7 +190,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) error {
 // asks.
 func (s *server) deleteOne(w http.ResponseWriter, r *http.Request, f authz.Filter, typ, id string, ifMatch int64) error {
 	wr := store.Write{Op: store.OpDelete, Type: typ, ID: id, IfMatch: ifMatch}
-	if err := s.guardWrite(r.Context(), f, &wr); err != nil {
+	if err := s.guardWrite(r, f, &wr); err != nil {
 		return err
 	}
 	results, err := s.store.Apply(r.Context(), []store.Write{wr})
@@ -204,22 +208,45 @@ func (s *server) deleteOne(w http.ResponseWriter, r *http.Request, f authz.Filte
 }
 
 // mayReadInstance asks for in (vread, instance history) on the request's
-// resource: under a filter, its current version must be visible, else 404
-// as for a resource that does not exist.
-func (s *server) mayReadInstance(r *http.Request, in policy.Interaction) error {
+// resource: under a filter, it must be in reach (see reach: its current
+// version visible, or deleted with its last live version within the
+// filter), else 404 as for a resource that does not exist. It returns the
+// decision's filter.
+func (s *server) mayReadInstance(r *http.Request, in policy.Interaction) (authz.Filter, error) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
 	f, err := s.decide(r, in, typ)
 	if err != nil || !f.Confines() {
-		return err
+		return f, err
 	}
-	found, err := s.visible(r.Context(), f, typ, id)
+	found, err := s.reach(r, f, typ, id)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if found == nil {
-		return errNotFound()
+		return f, errNotFound()
 	}
-	return nil
+	return f, nil
+}
+
+// versionInReach reports whether version v of typ/id is listed by its
+// instance history under f's compartments and practices.
+func (s *server) versionInReach(r *http.Request, f authz.Filter, typ, id string, v int64) (bool, error) {
+	hq := store.HistoryQuery{Type: typ, ID: id, Compartments: f.Compartments, Practices: f.Practices, Count: store.MaxPageSize}
+	for {
+		page, err := s.store.History(r.Context(), hq)
+		if err != nil {
+			return false, err
+		}
+		for _, got := range page.Versions {
+			if got.VersionID == v {
+				return true, nil
+			}
+		}
+		if page.Next == "" || len(page.Versions) == 0 || page.Versions[len(page.Versions)-1].VersionID < v {
+			return false, nil
+		}
+		hq.Cursor = page.Next
+	}
 }
 
 // applyOne stores one create or update and answers as Prefer asks.

@@ -159,7 +159,21 @@ type Resource struct {
 	// Body is the resource JSON as stored, with meta.versionId and
 	// meta.lastUpdated set to VersionID and LastUpdated.
 	Body json.RawMessage
+	// Practice is the practice that owns the resource (Write.Practice),
+	// "" for none. Only Read sets it; for a deleted resource it is the
+	// practice of its last live version (the version before the deletion),
+	// so that authorization can decide who may learn of the deletion
+	// without showing the resource. It is UnknownPractice when the engine
+	// did not record it (MongoDB deletions written before it kept the
+	// practice). Every other method leaves it empty: callers may not read
+	// "" there as "unowned".
+	Practice string
 }
+
+// UnknownPractice is the Resource.Practice of a deletion whose owning
+// practice was not recorded. It is no practice's PIN, so a filter that
+// names practices never admits it.
+const UnknownPractice = "!unknown"
 
 // Op is the kind of a write.
 type Op int
@@ -265,6 +279,22 @@ type HistoryQuery struct {
 	Type, ID string
 	// Since, when set, keeps versions last updated at or after it.
 	Since time.Time
+	// Compartments and Practices, when non-empty, keep only versions in at
+	// least one of these patient compartments and owned by one of these
+	// practices, as Query's do for searches ("" standing for no practice);
+	// authorization uses them. Each version is judged by its own
+	// membership, as derived when it was written (Write.Compartments,
+	// Write.Practice; Reindex does not change it, not even the current
+	// version's, which searches then see anew); a
+	// deletion version has the membership of the live version before it.
+	// Versions written before engines recorded membership have the
+	// membership their resource had when the engine was upgraded (SQLite)
+	// or none, and are kept by no practice filter (MongoDB).
+	Compartments []string
+	Practices    []string
+	// ExceptTypes, in system history, leaves out versions of these types
+	// (the types authorization denies the caller).
+	ExceptTypes []string
 	// Count is the page size (engines cap it; 0 means a default).
 	Count int
 	// Cursor continues from a previous page's Next.

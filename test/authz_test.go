@@ -2,7 +2,9 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -309,8 +311,9 @@ func TestPatientTokenSeesOnlyItsPatient(t *testing.T) {
 		expect(t, w.systemToken("system/*.rs", "PRAC2").do("GET", "Observation/ob-lab", nil), http.StatusOK)
 		sameIDs(t, "B's observations, as PRAC2", ids(t, w.systemToken("system/*.rs", "PRAC2"), "Observation?subject=pb"), "ob-lab")
 		expect(t, aw.do("GET", "Observation/bb2", nil), http.StatusOK)
-		// Type and system history take no filters: refused.
-		expectOutcome(t, a.do("GET", "Observation/_history", nil), http.StatusForbidden)
+		// Type history lists the versions in A's compartment only.
+		sameIDs(t, "Observation/_history", historyIDs(t, expect(t, a.do("GET", "Observation/_history", nil), http.StatusOK)),
+			"Observation/bb2/1", "Observation/ob-about-a/1", "Observation/oa-vital/1", "Observation/oa-lab/1")
 	})
 }
 
@@ -475,5 +478,224 @@ func TestPatientTokenReadsWhatItsRecordRefersTo(t *testing.T) {
 		expect(t, pa.do("GET", "Device/da", nil), http.StatusOK)
 		expectOutcome(t, pa.do("GET", "Device/db", nil), http.StatusNotFound)
 		sameIDs(t, "Patient/pa/Device", ids(t, pa, "Patient/pa/Device"), "da")
+	})
+}
+
+// TestDeletedResourcesAnswerByWhatTheTokenCouldSee: a deleted resource is
+// 410 Gone (with its history, a harmless second delete and a revive) to a
+// token that could see it as it last was — its last live version's
+// patient compartment and its practice — and 404, exactly as a missing
+// one, to any other.
+func TestDeletedResourcesAnswerByWhatTheTokenCouldSee(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		w := newAuthzWorld(t, e)
+		p1 := w.as(w.mint("--scope", "system/*.cruds", "--practice", "PRAC1"))
+		p2 := w.as(w.mint("--scope", "system/*.cruds", "--practice", "PRAC2"))
+		expectDeleted := func(s *server, path string) {
+			t.Helper()
+			if r := s.do("DELETE", path, nil); r.status != http.StatusNoContent {
+				t.Fatalf("DELETE %s: %d %s", path, r.status, r.body)
+			}
+		}
+		expectDeleted(p1, "Observation/oa-vital")
+		expectDeleted(p2, "Observation/ob-lab")
+		// ea moves to B before it is deleted: what counts is its last live
+		// version.
+		expect(t, p1.do("PUT", "Encounter/ea", encounter("ea", "pb", "finished", "")), http.StatusOK)
+		expectDeleted(p1, "Encounter/ea")
+
+		a := w.patientToken("pa", "patient/*.rs")
+		b := w.patientToken("pb", "patient/*.rs")
+		pr1 := w.practitionerToken("user/*.rs", "PRAC1")
+		lab := w.patientToken("pa", "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs")
+		missing := a.do("GET", "Observation/no-such", nil)
+		expectOutcome(t, missing, http.StatusNotFound)
+		for _, c := range []struct {
+			name string
+			s    *server
+			path string
+			// history is the instance history's methods when the token
+			// may learn of the deletion, "" when it is answered 404.
+			history  string
+			deletion int
+		}{
+			{"patient A, its own", a, "Observation/oa-vital", "DELETE,POST", 2},
+			{"patient A, B's", a, "Observation/ob-lab", "", 0},
+			{"patient A, moved to B before its deletion", a, "Encounter/ea", "", 0},
+			// Its history leaves out version 1, which was in A's
+			// compartment.
+			{"patient B, moved to B before its deletion", b, "Encounter/ea", "DELETE,PUT", 3},
+			{"PRAC1, its own", pr1, "Observation/oa-vital", "DELETE,POST", 2},
+			{"PRAC1, PRAC2's", pr1, "Observation/ob-lab", "", 0},
+			// A granular query is not evaluated on a deletion.
+			{"granular scope", lab, "Observation/oa-vital", "", 0},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r := c.s.do("GET", c.path, nil)
+				if c.history != "" {
+					expectOutcome(t, r, http.StatusGone)
+					deletion := c.deletion
+					if want := fmt.Sprintf(`W/"%d"`, deletion); r.header.Get("ETag") != want {
+						t.Errorf("410 ETag = %q, want the deletion's %s", r.header.Get("ETag"), want)
+					}
+					expectOutcome(t, c.s.do("GET", fmt.Sprintf("%s/_history/%d", c.path, deletion), nil), http.StatusGone)
+					expect(t, c.s.do("GET", fmt.Sprintf("%s/_history/%d", c.path, deletion-1), nil), http.StatusOK)
+					hist := expect(t, c.s.do("GET", c.path+"/_history", nil), http.StatusOK)
+					if got := historyMethods(hist); got != c.history {
+						t.Errorf("instance history = %s, want %s", got, c.history)
+					}
+					return
+				}
+				expectOutcome(t, r, http.StatusNotFound)
+				if string(r.body) != string(missing.body) {
+					t.Errorf("answered unlike a missing resource:\n%s\n%s", r.body, missing.body)
+				}
+				for _, p := range []string{c.path + "/_history", c.path + "/_history/1", c.path + "/_history/2"} {
+					if h := c.s.do("GET", p, nil); h.status != http.StatusNotFound || string(h.body) != string(missing.body) {
+						t.Errorf("GET %s: %d %s, want 404 as for a missing resource", p, h.status, h.body)
+					}
+				}
+			})
+		}
+
+		// A version from before the resource came within reach is as
+		// missing, though the resource is in reach.
+		if r := b.do("GET", "Encounter/ea/_history/1", nil); r.status != http.StatusNotFound || string(r.body) != string(missing.body) {
+			t.Errorf("B's vread of ea's version 1, in A's compartment: %d %s", r.status, r.body)
+		}
+		batch := `{"resourceType":"Bundle","type":"batch","entry":[
+			{"request":{"method":"GET","url":"Encounter/ea/_history/1"}},
+			{"request":{"method":"GET","url":"Encounter/ea/_history/2"}},
+			{"request":{"method":"GET","url":"Encounter/ea"}}]}`
+		var statuses []string
+		for _, en := range expect(t, b.do("POST", "", batch), http.StatusOK)["entry"].([]any) {
+			statuses = append(statuses, en.(map[string]any)["response"].(map[string]any)["status"].(string))
+		}
+		if got := strings.Join(statuses, ","); got != "404 Not Found,200 OK,410 Gone" {
+			t.Errorf("B's batch reads of ea = %s, want 404, 200, 410", got)
+		}
+
+		// Writes: a second delete of one in reach changes nothing; one out
+		// of reach is as missing; only one in reach may be revived, and
+		// keeps its practice.
+		aw := w.patientToken("pa", "patient/*.cruds")
+		w1 := w.practitionerToken("user/*.cruds", "PRAC1")
+		expectOutcome(t, aw.do("DELETE", "Observation/ob-lab", nil), http.StatusNotFound)
+		expectOutcome(t, w1.do("DELETE", "Observation/ob-lab", nil), http.StatusNotFound)
+		if r := w1.do("DELETE", "Observation/oa-vital", nil); r.status != http.StatusNoContent || r.header.Get("ETag") != `W/"2"` {
+			t.Errorf("second delete: %d ETag %q, want 204 W/\"2\"", r.status, r.header.Get("ETag"))
+		}
+		expectOutcome(t, w1.do("PUT", "Observation/ob-lab", aobs("ob-lab", "pa", "laboratory", "1")), http.StatusForbidden)
+		// A patient token could not keep PRAC1's practice.
+		expectOutcome(t, aw.do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "1")), http.StatusForbidden)
+		// Nor may a revive leave the token's reach.
+		expectOutcome(t, w.practitionerToken("user/*.cruds", "PRAC1").do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "1"), `If-Match: W/"1"`), http.StatusPreconditionFailed)
+		expect(t, w1.do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "1")), http.StatusCreated)
+		expect(t, pr1.do("GET", "Observation/oa-vital", nil), http.StatusOK)
+		expectOutcome(t, w.practitionerToken("user/*.rs", "PRAC2").do("GET", "Observation/oa-vital", nil), http.StatusNotFound)
+		expect(t, p2.do("GET", "Observation/ob-about-a", nil), http.StatusOK)
+	})
+}
+
+// historyIDs returns "Type/id/version" of every entry of a history Bundle,
+// deletions included, in order.
+func historyIDs(t *testing.T, b map[string]any) []string {
+	t.Helper()
+	var out []string
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		e := e.(map[string]any)
+		parts := strings.Split(str(e["fullUrl"]), "/")
+		if len(parts) < 2 {
+			t.Fatalf("history entry without a fullUrl: %v", e)
+		}
+		version := strings.Trim(strings.TrimPrefix(str(e["response"].(map[string]any)["etag"]), "W/"), `"`)
+		out = append(out, parts[len(parts)-2]+"/"+parts[len(parts)-1]+"/"+version)
+	}
+	return out
+}
+
+// allHistoryIDs follows a history listing's next links from path and
+// returns historyIDs of every page, in order.
+func allHistoryIDs(t *testing.T, s *server, path string) []string {
+	t.Helper()
+	var out []string
+	for pages := 0; path != ""; pages++ {
+		if pages > 100 {
+			t.Fatalf("%s: history does not end", path)
+		}
+		b := expect(t, s.do("GET", path, nil), http.StatusOK)
+		out = append(out, historyIDs(t, b)...)
+		path = ""
+		links, _ := b["link"].([]any)
+		for _, l := range links {
+			if l := l.(map[string]any); l["relation"] == "next" {
+				path = str(l["url"])
+			}
+		}
+	}
+	return out
+}
+
+// TestFilteredHistoryListsOnlyWhatTheTokenMaySee: type and system history
+// list, for a token confined to a patient compartment or practices, only
+// the versions within it — each judged as it was written — across pages
+// and with _since, and never a type the policy denies the token
+// (AuditEvent to a practitioner).
+func TestFilteredHistoryListsOnlyWhatTheTokenMaySee(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		w := newAuthzWorld(t, e)
+		p1 := w.as(w.mint("--scope", "system/*.cruds", "--practice", "PRAC1"))
+		p2 := w.as(w.mint("--scope", "system/*.cruds", "--practice", "PRAC2"))
+		// oa-lab moves to B and back; ob-lab is deleted.
+		expect(t, p1.do("PUT", "Observation/oa-lab", aobs("oa-lab", "pb", "laboratory", "718-7")), http.StatusOK)
+		expect(t, p1.do("PUT", "Observation/oa-lab", aobs("oa-lab", "pa", "laboratory", "718-7")), http.StatusOK)
+		if r := p2.do("DELETE", "Observation/ob-lab", nil); r.status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		// The audit trail of PRAC1 exists before system history is read.
+		staff := w.as(w.mint("--scope", "user/AuditEvent.rs", "--user-kind", "staff", "--practice", "PRAC1"))
+		for deadline := time.Now().Add(20 * time.Second); len(ids(t, staff, "AuditEvent?_count=1")) == 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("no AuditEvent of PRAC1 was written")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		a := w.patientToken("pa", "patient/*.rs")
+		b := w.patientToken("pb", "patient/*.rs")
+		sameIDs(t, "A's Observation history", allHistoryIDs(t, a, "Observation/_history"),
+			"Observation/oa-lab/3", "Observation/oa-lab/1", "Observation/oa-vital/1", "Observation/ob-about-a/1")
+		sameIDs(t, "B's Observation history", allHistoryIDs(t, b, "Observation/_history"),
+			"Observation/oa-lab/2", "Observation/ob-lab/2", "Observation/ob-lab/1")
+		if all, paged := allHistoryIDs(t, a, "Observation/_history"), allHistoryIDs(t, a, "Observation/_history?_count=1"); !slices.Equal(all, paged) {
+			t.Errorf("A's history one version a page = %v, want %v", paged, all)
+		}
+		// Instance history needs the resource in reach as it is now: oa-lab
+		// is A's again. A's lists the versions A was in.
+		expectOutcome(t, b.do("GET", "Observation/oa-lab/_history", nil), http.StatusNotFound)
+		sameIDs(t, "A's oa-lab history", allHistoryIDs(t, a, "Observation/oa-lab/_history"), "Observation/oa-lab/3", "Observation/oa-lab/1")
+
+		pr1 := w.practitionerToken("user/*.rs", "PRAC1")
+		want := []string{"Patient/pa/1", "Observation/oa-lab/1", "Observation/oa-lab/2", "Observation/oa-lab/3", "Observation/oa-vital/1",
+			"Encounter/ea/1", "Encounter/ea2/1", "Condition/ca/1", "Provenance/prov-a/1", "Provenance/prov-x/1",
+			"Practitioner/dr-p1/1", "Practitioner/dr-shared/1"}
+		all := allHistoryIDs(t, pr1, "_history")
+		sameIDs(t, "PRAC1 system history", slices.Clone(all), want...)
+		if paged := allHistoryIDs(t, pr1, "_history?_count=3"); !slices.Equal(all, paged) {
+			t.Errorf("PRAC1 system history three a page = %v, want %v", paged, all)
+		}
+		sameIDs(t, "PRAC1 Practitioner history", allHistoryIDs(t, pr1, "Practitioner/_history"), "Practitioner/dr-p1/1", "Practitioner/dr-shared/1")
+
+		// _since keeps the later versions, still within the practice.
+		time.Sleep(5 * time.Millisecond)
+		late := expect(t, p1.do("PUT", "Practitioner/dr-late", practitioner("dr-late")), http.StatusCreated)
+		since := late["meta"].(map[string]any)["lastUpdated"].(string)
+		expect(t, p2.do("PUT", "Practitioner/dr-late2", practitioner("dr-late2")), http.StatusCreated)
+		sameIDs(t, "PRAC1 system history since dr-late", allHistoryIDs(t, pr1, "_history?_since="+url.QueryEscape(since)), "Practitioner/dr-late/1")
+
+		// Granular scopes cannot be applied to history: refused.
+		lab := w.patientToken("pa", "patient/Observation.rs?category="+labCategory)
+		expectOutcome(t, lab.do("GET", "Observation/_history", nil), http.StatusForbidden)
 	})
 }

@@ -135,7 +135,7 @@ func TestTransactionOrderAndReads(t *testing.T) {
 				t.Errorf("entry %d status %v, want %s", i, got, want)
 			}
 		}
-		expectOutcome(t, s.do("GET", "Patient/gone", nil), http.StatusNotFound) // see goneIsNotFound
+		expectOutcome(t, s.do("GET", "Patient/gone", nil), http.StatusGone)
 	})
 }
 

@@ -157,9 +157,9 @@ func TestConditionalDelete(t *testing.T) {
 		if r.header.Get("ETag") != `W/"2"` {
 			t.Errorf("conditional delete ETag %q", r.header.Get("ETag"))
 		}
-		expectOutcome(t, s.do("GET", "Patient/cd1", nil), http.StatusNotFound) // see goneIsNotFound
+		expectOutcome(t, s.do("GET", "Patient/cd1", nil), http.StatusGone)
 		expectOutcome(t, s.do("DELETE", "Patient?identifier=urn:mrn|cd2", nil, "Prefer: return=OperationOutcome"), http.StatusOK)
-		expectOutcome(t, s.do("GET", "Patient/cd2", nil), http.StatusNotFound) // see goneIsNotFound
+		expectOutcome(t, s.do("GET", "Patient/cd2", nil), http.StatusGone)
 		// Deleted resources match no more.
 		expectOutcome(t, s.do("DELETE", "Patient?identifier=urn:mrn|cd1", nil), http.StatusOK)
 
@@ -273,7 +273,7 @@ func TestConditionalWritesInBundles(t *testing.T) {
 		if want := []string{"204 No Content", "200 OK", "201 Created", "201 Created"}; !slices.Equal(got, want) {
 			t.Errorf("transaction statuses %v, want %v", got, want)
 		}
-		expectOutcome(t, s.do("GET", "Patient/cb1", nil), http.StatusNotFound) // see goneIsNotFound
+		expectOutcome(t, s.do("GET", "Patient/cb1", nil), http.StatusGone)
 		pid := ids(t, s, "Patient?identifier=urn:mrn|tx1")
 		oid := ids(t, s, "Observation?identifier=urn:obs|tx1")
 		if len(pid) != 1 || len(oid) != 1 || !slices.Equal(ids(t, s, "Observation?patient="+pid[0]), oid) {

@@ -46,7 +46,7 @@ func TestTwoServersShareOneMongoDB(t *testing.T) {
 	if r := b.do("DELETE", "Patient/"+id, nil); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
-	expectOutcome(t, a.do("GET", "Patient/"+id, nil), http.StatusNotFound) // see goneIsNotFound
+	expectOutcome(t, a.do("GET", "Patient/"+id, nil), http.StatusGone)
 	if n := systemVersions(t, a); n != 3 {
 		t.Errorf("system history through the other server has %d entries, want 3", n)
 	}

@@ -15,6 +15,8 @@
 package validate
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -48,6 +50,12 @@ const (
 func IsResourceType(name string) bool {
 	_, ok := compiled().resources[name]
 	return ok
+}
+
+// ResourceTypes lists the R4 resource types IsResourceType accepts, in
+// order.
+func ResourceTypes() []string {
+	return slices.Sorted(maps.Keys(compiled().resources))
 }
 
 // Resource checks one resource (including contained and nested resources)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
@@ -137,8 +138,12 @@ type resState struct {
 	version int64
 	deleted bool
 	hash    string
-	last    *pending // the newest version this Apply made, if any
-	made    int      // how many versions this Apply made
+	// practice and compartments are the membership of the newest live
+	// version.
+	practice     string
+	compartments []string
+	last         *pending // the newest version this Apply made, if any
+	made         int      // how many versions this Apply made
 }
 
 // pending is a version an Apply makes.
@@ -153,6 +158,10 @@ type pending struct {
 	seq        int64
 	at         time.Time
 	body       string
+	// practice and compartments are, for a deletion, the last live
+	// version's.
+	practice     string
+	compartments []string
 }
 
 // step is what one write does: make a version, or leave the resource as
@@ -230,14 +239,15 @@ func (s *Store) load(ctx context.Context, writes []store.Write) (*plan, error) {
 		for _, d := range docs {
 			st := p.states[resKey{typ, d.ID}]
 			st.loaded = d
-			st.exists, st.version, st.deleted, st.hash = true, d.Version, d.Deleted, d.Hash
+			st.exists, st.version, st.deleted, st.hash, st.practice = true, d.Version, d.Deleted, d.Hash, d.Practice
+			st.compartments = d.Compartments
 		}
 	}
 	return p, nil
 }
 
 func (s *Store) loadType(ctx context.Context, typ string, ids []string, body bool) ([]*currentDoc, error) {
-	proj := bson.D{{Key: "idx", Value: 0}, {Key: "rng", Value: 0}, {Key: "compartments", Value: 0}}
+	proj := bson.D{{Key: "idx", Value: 0}, {Key: "rng", Value: 0}}
 	if !body {
 		proj = append(proj, bson.E{Key: "body", Value: 0})
 	}
@@ -307,8 +317,10 @@ func (p *plan) add(i int, w store.Write) error {
 	st.exists, st.version, st.deleted, st.last = true, v.version, v.deleted, v
 	st.hash = ""
 	if !v.deleted {
-		st.hash = w.Hash
+		st.hash, st.practice = w.Hash, w.Practice
+		st.compartments = slices.Compact(slices.Sorted(slices.Values(w.Compartments)))
 	}
+	v.practice, v.compartments = st.practice, st.compartments
 	p.vers = append(p.vers, v)
 	p.steps = append(p.steps, step{ver: v, st: st})
 	return nil

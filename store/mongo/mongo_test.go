@@ -180,6 +180,21 @@ func TestDocumentShape(t *testing.T) {
 	if raw["deleted"] != true || raw["version"] != int64(2) || raw["shard"] != "Patient/p1" {
 		t.Errorf("deleted document = %v", raw)
 	}
+	// It keeps the practice, marked kept; one written before deletions
+	// kept it reads as owned by an unknown practice, never as unowned.
+	if raw["practice"] != "1234" || raw["kept"] != true {
+		t.Errorf("deleted document keeps practice %v, kept %v; want 1234, true", raw["practice"], raw["kept"])
+	}
+	if got, err := s.Read(ctx, "Patient", "p1"); !errors.Is(err, store.ErrGone) || got.Practice != "1234" {
+		t.Errorf("Read deleted = Practice %q, %v; want 1234, ErrGone", got.Practice, err)
+	}
+	if _, err := s.db.Collection("Patient").UpdateOne(ctx, bson.D{{Key: "_id", Value: "p1"}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "practice", Value: ""}, {Key: "kept", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Read(ctx, "Patient", "p1"); !errors.Is(err, store.ErrGone) || got.Practice != store.UnknownPractice {
+		t.Errorf("Read of a deletion without a kept practice = Practice %q, %v; want %q, ErrGone", got.Practice, err, store.UnknownPractice)
+	}
 }
 
 // TestApplyEachAgainstConcurrentWriters has ApplyEach and single Applies

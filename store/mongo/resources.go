@@ -65,7 +65,9 @@ const (
 // write.
 //
 // A deletion keeps the document (version, time, deleted: true) and drops
-// the body and the search values.
+// the body and the search values; it keeps the practice of the last live
+// version, marked by kept: true (deletions written before it was kept
+// have no practice and no kept, and read as store.UnknownPractice).
 type currentDoc struct {
 	ID           string    `bson:"_id"`
 	Version      int64     `bson:"version"`
@@ -74,6 +76,7 @@ type currentDoc struct {
 	Shard        string    `bson:"shard,omitempty"`
 	Hash         string    `bson:"hash,omitempty"`
 	Practice     string    `bson:"practice,omitempty"`
+	Kept         bool      `bson:"kept,omitempty"`
 	Compartments []string  `bson:"compartments,omitempty"`
 	Idx          []string  `bson:"idx,omitempty"`
 	Rng          bson.D    `bson:"rng,omitempty"`
@@ -111,22 +114,31 @@ var resourceIndexes = []index{
 
 // versionDoc is one version in the history collection. _id is its place in
 // the store-wide sequence (see counters): newest first is _id descending.
+// practice and compartments are the version's own membership, which
+// filtered history lists by (a deletion has the live version's before it);
+// practice is always present ("" for none), so that versions written
+// before it was recorded, which lack it, match no practice filter.
 type versionDoc struct {
-	Seq         int64     `bson:"_id"`
-	Type        string    `bson:"type"`
-	ID          string    `bson:"id"`
-	Version     int64     `bson:"version"`
-	LastUpdated time.Time `bson:"lastUpdated"`
-	Deleted     bool      `bson:"deleted"`
-	Shard       string    `bson:"shard,omitempty"`
-	Body        string    `bson:"body,omitempty"`
+	Seq          int64     `bson:"_id"`
+	Type         string    `bson:"type"`
+	ID           string    `bson:"id"`
+	Version      int64     `bson:"version"`
+	LastUpdated  time.Time `bson:"lastUpdated"`
+	Deleted      bool      `bson:"deleted"`
+	Shard        string    `bson:"shard,omitempty"`
+	Body         string    `bson:"body,omitempty"`
+	Practice     string    `bson:"practice"`
+	Compartments []string  `bson:"compartments,omitempty"`
 }
 
 // historyIndexes serve VRead and instance history (and refuse a version
-// twice), and type history newest first; system history scans _id.
+// twice), and type history newest first, also confined to compartments or
+// practices; system history scans _id.
 var historyIndexes = []index{
 	{keys: bson.D{{Key: "type", Value: 1}, {Key: "id", Value: 1}, {Key: "version", Value: 1}}, unique: true, why: "vread, instance history"},
 	{keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}, why: "type history, newest first"},
+	{keys: bson.D{{Key: "compartments", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}, why: "history confined to patient compartments"},
+	{keys: bson.D{{Key: "practice", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}, why: "history confined to practices"},
 }
 
 // validType reports whether typ can be a resource type, and so the name of
@@ -143,7 +155,7 @@ func validType(typ string) bool {
 	return true
 }
 
-var readProjection = bson.D{{Key: "version", Value: 1}, {Key: "lastUpdated", Value: 1}, {Key: "deleted", Value: 1}, {Key: "body", Value: 1}}
+var readProjection = bson.D{{Key: "version", Value: 1}, {Key: "lastUpdated", Value: 1}, {Key: "deleted", Value: 1}, {Key: "body", Value: 1}, {Key: "practice", Value: 1}, {Key: "kept", Value: 1}}
 
 // Read returns the current version of a resource.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Resource, error) {
@@ -165,7 +177,11 @@ func (s *Store) Read(ctx context.Context, typ, id string) (store.Resource, error
 	if err != nil {
 		return store.Resource{}, s.fail(ctx, err)
 	}
-	return finish(store.Resource{Type: typ, ID: id, VersionID: d.Version, LastUpdated: d.LastUpdated, Deleted: d.Deleted, Body: []byte(d.Body)})
+	r := store.Resource{Type: typ, ID: id, VersionID: d.Version, LastUpdated: d.LastUpdated, Deleted: d.Deleted, Body: []byte(d.Body), Practice: d.Practice}
+	if d.Deleted && !d.Kept {
+		r.Practice = store.UnknownPractice
+	}
+	return finish(r)
 }
 
 // VRead returns one version of a resource.
@@ -273,6 +289,15 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 	}
 	if q.ID != "" {
 		filter = append(filter, bson.E{Key: "id", Value: q.ID})
+	}
+	if q.Type == "" && len(q.ExceptTypes) > 0 {
+		filter = append(filter, bson.E{Key: "type", Value: bson.D{{Key: "$nin", Value: q.ExceptTypes}}})
+	}
+	if len(q.Compartments) > 0 {
+		filter = append(filter, bson.E{Key: "compartments", Value: bson.D{{Key: "$in", Value: q.Compartments}}})
+	}
+	if len(q.Practices) > 0 {
+		filter = append(filter, bson.E{Key: "practice", Value: bson.D{{Key: "$in", Value: q.Practices}}})
 	}
 	if q.Cursor != "" {
 		before, err := decodeCursor(q.Cursor)

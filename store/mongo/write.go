@@ -295,6 +295,7 @@ func (v *pending) shard() string {
 func (v *pending) doc() *currentDoc {
 	d := &currentDoc{ID: v.w.ID, Version: v.version, LastUpdated: v.at, Deleted: v.deleted, Shard: v.shard()}
 	if v.deleted {
+		d.Practice, d.Kept = v.practice, true
 		return d
 	}
 	d.Hash, d.Practice, d.Body = v.w.Hash, v.w.Practice, v.body
@@ -305,7 +306,8 @@ func (v *pending) doc() *currentDoc {
 }
 
 func (v *pending) historyDoc() *versionDoc {
-	d := &versionDoc{Seq: v.seq, Type: v.w.Type, ID: v.w.ID, Version: v.version, LastUpdated: v.at, Deleted: v.deleted, Body: v.body, Shard: v.shard()}
+	d := &versionDoc{Seq: v.seq, Type: v.w.Type, ID: v.w.ID, Version: v.version, LastUpdated: v.at, Deleted: v.deleted, Body: v.body, Shard: v.shard(),
+		Practice: v.practice, Compartments: v.compartments}
 	if v.deleted {
 		d.Body = ""
 	}

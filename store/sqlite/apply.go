@@ -19,20 +19,21 @@ type paramKey struct{ typ, param string }
 
 // bulk holds the multi-row inserts of Apply.
 type bulk struct {
-	versions, resources, search, compartments *bulkInsert
+	versions, resources, search, compartments, versionCompartments *bulkInsert
 }
 
 func newBulk() bulk {
 	return bulk{
-		versions:     newBulkInsert("INSERT INTO versions(seq, rid, type, version, last_updated, deleted, body) VALUES ", 7),
-		resources:    newBulkInsert("INSERT INTO resources(rid, type, id, version, seq, last_updated, deleted, hash, practice, idx) VALUES ", 10),
-		search:       newBulkInsert("INSERT OR IGNORE INTO search(pid, value, system, low, high, rid) VALUES ", 6),
-		compartments: newBulkInsert("INSERT OR IGNORE INTO compartments(compartment, rid) VALUES ", 2),
+		versions:            newBulkInsert("INSERT INTO versions(seq, rid, type, version, last_updated, deleted, body, practice) VALUES ", 8),
+		resources:           newBulkInsert("INSERT INTO resources(rid, type, id, version, seq, last_updated, deleted, hash, practice, idx) VALUES ", 10),
+		search:              newBulkInsert("INSERT OR IGNORE INTO search(pid, value, system, low, high, rid) VALUES ", 6),
+		compartments:        newBulkInsert("INSERT OR IGNORE INTO compartments(compartment, rid) VALUES ", 2),
+		versionCompartments: newBulkInsert("INSERT OR IGNORE INTO version_compartments(compartment, type, seq) VALUES ", 3),
 	}
 }
 
 func (b bulk) prepare(ctx context.Context, db *sql.DB) error {
-	for _, bi := range []*bulkInsert{b.versions, b.resources, b.search, b.compartments} {
+	for _, bi := range []*bulkInsert{b.versions, b.resources, b.search, b.compartments, b.versionCompartments} {
 		if err := bi.prepare(ctx, db); err != nil {
 			return err
 		}
@@ -45,6 +46,7 @@ func (b bulk) close() {
 	b.resources.close()
 	b.search.close()
 	b.compartments.close()
+	b.versionCompartments.close()
 }
 
 // Apply performs writes in one transaction: all of them or none.
@@ -206,6 +208,7 @@ type applier struct {
 	absent    map[resKey]bool // known not to exist (see prefetch)
 	order     []*resState     // written resources, first write first
 	versions  []any           // versions rows, flat
+	vcomps    []any           // version_compartments rows, flat
 	newParams map[paramKey]int64
 }
 
@@ -355,6 +358,15 @@ func (a *applier) apply(w store.Write) (store.Result, error) {
 		}
 	}
 
+	// A deletion has the membership of the live version before it.
+	practice, comps := w.Practice, index.compartments
+	if deleted {
+		practice = st.practice
+		if comps, err = st.liveCompartments(); err != nil {
+			return store.Result{}, fmt.Errorf("%s/%s: %w", w.Type, w.ID, err)
+		}
+	}
+
 	if st == nil {
 		a.rid++
 		st = &resState{rid: a.rid, typ: w.Type, id: w.ID}
@@ -372,7 +384,10 @@ func (a *applier) apply(w store.Write) (store.Result, error) {
 	} else {
 		st.hash, st.practice = w.Hash, w.Practice
 	}
-	a.versions = append(a.versions, a.seq, st.rid, w.Type, version, t, deleted, body)
+	a.versions = append(a.versions, a.seq, st.rid, w.Type, version, t, deleted, body, practice)
+	for _, c := range comps {
+		a.vcomps = append(a.vcomps, c, w.Type, a.seq)
+	}
 
 	return store.Result{
 		Resource: store.Resource{
@@ -381,6 +396,16 @@ func (a *applier) apply(w store.Write) (store.Result, error) {
 		},
 		Created: !deleted && created,
 	}, nil
+}
+
+// liveCompartments are the patient compartments of the resource's live
+// current version, as this Apply sees it.
+func (st *resState) liveCompartments() ([]string, error) {
+	if st.written {
+		return st.index.compartments, nil
+	}
+	old, err := decodeIndex(st.oldIdx)
+	return old.compartments, err
 }
 
 // unchanged reports the current version of a resource a write left alone.
@@ -461,6 +486,9 @@ type compartmentRow struct {
 func (a *applier) flush() error {
 	ctx, s := a.ctx, a.s
 	if err := s.bulk.versions.exec(ctx, a.tx, a.versions); err != nil {
+		return err
+	}
+	if err := s.bulk.versionCompartments.exec(ctx, a.tx, a.vcomps); err != nil {
 		return err
 	}
 

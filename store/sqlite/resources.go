@@ -21,7 +21,8 @@ func (s *Store) Read(ctx context.Context, typ, id string) (store.Resource, error
 	defer s.leave()
 	r := store.Resource{Type: typ, ID: id}
 	var ms int64
-	err := s.rs.read.QueryRowContext(ctx, typ, id).Scan(&r.VersionID, &ms, &r.Deleted, (*[]byte)(&r.Body))
+	// A deletion leaves resources.practice as its last live version set it.
+	err := s.rs.read.QueryRowContext(ctx, typ, id).Scan(&r.VersionID, &ms, &r.Deleted, &r.Practice, (*[]byte)(&r.Body))
 	return s.resource(ctx, r, ms, err)
 }
 
@@ -107,16 +108,22 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 
 	var rows *sql.Rows
 	var err error
-	switch {
-	case q.ID != "":
-		var rid int64
+	var rid int64
+	if q.ID != "" {
 		err = s.rs.rid.QueryRowContext(ctx, q.Type, q.ID).Scan(&rid)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.HistoryPage{}, fmt.Errorf("%w: %s/%s", store.ErrNotFound, q.Type, q.ID)
 		}
-		if err == nil {
-			rows, err = s.rs.historyInstance.QueryContext(ctx, rid, before, from, limit+1)
+		if err != nil {
+			return store.HistoryPage{}, s.fail(ctx, err)
 		}
+	}
+	switch {
+	case len(q.Compartments) > 0 || len(q.Practices) > 0 || (q.ID == "" && q.Type == "" && len(q.ExceptTypes) > 0):
+		text, args := filteredHistory(q, rid, before, from, limit+1)
+		rows, err = s.r.QueryContext(ctx, text, args...)
+	case q.ID != "":
+		rows, err = s.rs.historyInstance.QueryContext(ctx, rid, before, from, limit+1)
 	case q.Type != "":
 		rows, err = s.rs.historyType.QueryContext(ctx, q.Type, before, from, limit+1)
 	default:
@@ -149,6 +156,97 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		return store.HistoryPage{}, s.fail(ctx, err)
 	}
 	return page, nil
+}
+
+// filteredHistory is the statement of a history listing confined to
+// compartments and practices, judged on each version's own membership.
+// Type and system history take, for each compartment (else each
+// practice), the newest matching versions from version_compartments
+// (versions_practice) in seq order, a page's worth each, and merge them:
+// a page costs a few index seeks per filter value, however long the
+// history. Instance history checks the resource's few versions.
+func filteredHistory(q store.HistoryQuery, rid, before, from int64, limit int) (string, []any) {
+	var b strings.Builder
+	var args []any
+	in := func(col string, vals []string) {
+		b.WriteString(" AND " + col + " IN (?" + strings.Repeat(",?", len(vals)-1) + ")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	b.WriteString(`SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.deleted, v.body FROM versions v JOIN resources r ON r.rid = v.rid WHERE v.seq < ? AND v.seq >= ?`)
+	args = append(args, before, from)
+	if q.ID != "" {
+		b.WriteString(" AND v.rid = ?")
+		args = append(args, rid)
+		if len(q.Practices) > 0 {
+			in("v.practice", q.Practices)
+		}
+		if len(q.Compartments) > 0 {
+			b.WriteString(" AND EXISTS (SELECT 1 FROM version_compartments c WHERE c.type = v.type AND c.seq = v.seq")
+			in("c.compartment", q.Compartments)
+			b.WriteString(")")
+		}
+		b.WriteString(" ORDER BY v.version DESC LIMIT ?")
+		return b.String(), append(args, limit)
+	}
+	except := q.Type == "" && len(q.ExceptTypes) > 0
+	if len(q.Compartments) == 0 && len(q.Practices) == 0 {
+		// Only types left out: newest first by seq, past them.
+		b.WriteString(" AND v.type NOT IN (?" + strings.Repeat(",?", len(q.ExceptTypes)-1) + ") ORDER BY v.seq DESC LIMIT ?")
+		for _, t := range q.ExceptTypes {
+			args = append(args, t)
+		}
+		return b.String(), append(args, limit)
+	}
+	notIn := func(col string) {
+		if except {
+			b.WriteString(" AND " + col + " NOT IN (?" + strings.Repeat(",?", len(q.ExceptTypes)-1) + ")")
+			for _, t := range q.ExceptTypes {
+				args = append(args, t)
+			}
+		}
+	}
+	b.WriteString(" AND v.seq IN (")
+	byCompartment := len(q.Compartments) > 0
+	keys := q.Practices
+	if byCompartment {
+		keys = q.Compartments
+	}
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" UNION ")
+		}
+		if byCompartment {
+			b.WriteString("SELECT seq FROM (SELECT c.seq AS seq FROM version_compartments c")
+			if len(q.Practices) > 0 {
+				b.WriteString(" JOIN versions p ON p.seq = c.seq")
+			}
+			b.WriteString(" WHERE c.compartment = ? AND c.seq < ? AND c.seq >= ?")
+			args = append(args, k, before, from)
+			if q.Type != "" {
+				b.WriteString(" AND c.type = ?")
+				args = append(args, q.Type)
+			}
+			notIn("c.type")
+			if len(q.Practices) > 0 {
+				in("p.practice", q.Practices)
+			}
+			b.WriteString(" ORDER BY c.seq DESC LIMIT ?)")
+		} else {
+			b.WriteString("SELECT seq FROM (SELECT p.seq AS seq FROM versions p INDEXED BY versions_practice WHERE p.practice = ? AND p.seq < ? AND p.seq >= ?")
+			args = append(args, k, before, from)
+			if q.Type != "" {
+				b.WriteString(" AND p.type = ?")
+				args = append(args, q.Type)
+			}
+			notIn("p.type")
+			b.WriteString(" ORDER BY p.seq DESC LIMIT ?)")
+		}
+		args = append(args, limit)
+	}
+	b.WriteString(") ORDER BY v.seq DESC LIMIT ?")
+	return b.String(), append(args, limit)
 }
 
 // firstSeqSince returns the seq of the oldest version last updated at or

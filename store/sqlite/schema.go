@@ -8,7 +8,7 @@ import (
 
 // schemaVersion is stored in PRAGMA user_version. A database written by a
 // newer schema is refused rather than misread.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema is the whole database layout.
 //
@@ -31,6 +31,12 @@ const schemaVersion = 1
 // versions.seq is the global commit order; history is listed by it, newest
 // first. last_updated (Unix milliseconds) never decreases along seq, so a
 // _since bound is a seq bound, found by binary search.
+//
+// Each version also records its own membership, which filtered history
+// lists by (store.HistoryQuery): versions.practice, and its patient
+// compartments in version_compartments; a deletion has those of the live
+// version before it. Both are keyed by what a filtered type history seeks
+// (practice or compartment, then type), in seq order.
 //
 // Records: records holds every collection's documents, record_keys the values
 // of their declared key fields.
@@ -56,10 +62,12 @@ CREATE TABLE versions (
 	version      INTEGER NOT NULL,
 	last_updated INTEGER NOT NULL,
 	deleted      INTEGER NOT NULL,
-	body         BLOB
+	body         BLOB,
+	practice     TEXT    NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX versions_rid ON versions(rid, version);
 CREATE INDEX versions_type ON versions(type, seq);
+` + membershipSchema + `
 
 CREATE TABLE params (
 	pid   INTEGER PRIMARY KEY,
@@ -114,6 +122,29 @@ CREATE TABLE record_keys (
 CREATE INDEX record_keys_id ON record_keys(coll, id);
 `
 
+// membershipSchema is what schema version 2 added to version 1, besides
+// versions.practice.
+const membershipSchema = `
+CREATE INDEX versions_practice ON versions(practice, type, seq);
+CREATE TABLE version_compartments (
+	compartment TEXT    NOT NULL,
+	type        TEXT    NOT NULL,
+	seq         INTEGER NOT NULL,
+	PRIMARY KEY (compartment, type, seq)
+) WITHOUT ROWID;
+`
+
+// upgrade1 takes a version 1 database to version 2. Version 1 did not
+// record past versions' membership: each version gets the one its
+// resource has now (a deleted resource's practice, and no compartments).
+const upgrade1 = `
+ALTER TABLE versions ADD COLUMN practice TEXT NOT NULL DEFAULT '';
+` + membershipSchema + `
+UPDATE versions SET practice = (SELECT r.practice FROM resources r WHERE r.rid = versions.rid);
+INSERT OR IGNORE INTO version_compartments(compartment, type, seq)
+	SELECT c.compartment, v.type, v.seq FROM compartments c JOIN versions v ON v.rid = c.rid;
+`
+
 // migrate creates the schema in a new database and refuses one it does not
 // know. It runs in a write transaction, so two processes opening a new
 // directory at once do not both create it.
@@ -128,6 +159,12 @@ func (s *Store) migrate(ctx context.Context) error {
 			return nil
 		case v > schemaVersion:
 			return fmt.Errorf("database schema version %d is newer than this program's %d", v, schemaVersion)
+		case v == 1:
+			if _, err := tx.ExecContext(ctx, upgrade1); err != nil {
+				return fmt.Errorf("upgrade schema from version 1: %w", err)
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
+			return err
 		case v != 0:
 			return fmt.Errorf("database schema version %d has no upgrade path", v)
 		}

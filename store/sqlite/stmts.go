@@ -52,7 +52,7 @@ func closeAll(stmts ...*sql.Stmt) {
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return prepareAll(ctx, db, []stmtDef{
-		{&r.read, `SELECT r.version, r.last_updated, r.deleted, v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`},
+		{&r.read, `SELECT r.version, r.last_updated, r.deleted, r.practice, v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`},
 		{&r.vread, `SELECT v.last_updated, v.deleted, v.body FROM resources r JOIN versions v ON v.rid = r.rid AND v.version = ? WHERE r.type = ? AND r.id = ?`},
 		{&r.rid, `SELECT rid FROM resources WHERE type = ? AND id = ?`},
 		{&r.count, `SELECT n FROM counts WHERE type = ?`},

@@ -19,6 +19,7 @@ func runHistory(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PageSizeDefaultAndCap", testHistoryPageSize},
 		{"UnknownInstanceIsErrNotFound", testHistoryUnknown},
 		{"EmptyStore", testHistoryEmpty},
+		{"FiltersJudgeEachVersionsOwnMembership", testHistoryFilters},
 	})
 }
 
@@ -220,5 +221,76 @@ func testHistoryEmpty(t *testing.T, s store.Store) {
 		if err != nil || len(p.Versions) != 0 || p.Next != "" {
 			t.Errorf("History(%+v) on an empty store = %+v, %v", q, p, err)
 		}
+	}
+}
+
+// testHistoryFilters: Compartments and Practices keep the versions whose
+// own membership (as written; a deletion's being the live version's before
+// it) is within them, at every level, across pages and with Since; and
+// ExceptTypes leaves types out of system history.
+func testHistoryFilters(t *testing.T, s store.Store) {
+	member := func(w store.Write, practice string, comps ...string) store.Write {
+		w.Practice, w.Compartments = practice, comps
+		return w
+	}
+	var at []store.Result
+	for _, w := range []store.Write{
+		member(create("Observation", "o1", observation("o1", "p1", 1)), "P1", "Patient/p1"),
+		member(create("Observation", "o2", observation("o2", "p2", 1)), "P2", "Patient/p2"),
+		member(update("Observation", "o1", observation("o1", "p2", 2)), "P2", "Patient/p2"),
+		member(update("Observation", "o1", observation("o1", "p1", 3)), "P1", "Patient/p1", "Patient/p3"),
+		member(create("Observation", "o3", observation("o3", "p9", 1)), ""),
+		member(create("Patient", "p1", patient("p1", "A")), "P1", "Patient/p1"),
+		del("Observation", "o1"),
+		del("Observation", "o2"),
+	} {
+		at = append(at, apply(t, s, w)...)
+	}
+	for _, c := range []struct {
+		name string
+		q    store.HistoryQuery
+		want []string
+	}{
+		{"type, one compartment", store.HistoryQuery{Type: "Observation", Compartments: []string{"Patient/p1"}},
+			[]string{"Observation/o1/4", "Observation/o1/3", "Observation/o1/1"}},
+		{"type, another compartment", store.HistoryQuery{Type: "Observation", Compartments: []string{"Patient/p2"}},
+			[]string{"Observation/o2/2", "Observation/o1/2", "Observation/o2/1"}},
+		{"type, two compartments of one version", store.HistoryQuery{Type: "Observation", Compartments: []string{"Patient/p1", "Patient/p3"}},
+			[]string{"Observation/o1/4", "Observation/o1/3", "Observation/o1/1"}},
+		{"type, a practice", store.HistoryQuery{Type: "Observation", Practices: []string{"P2"}},
+			[]string{"Observation/o2/2", "Observation/o1/2", "Observation/o2/1"}},
+		{"type, a practice and unowned", store.HistoryQuery{Type: "Observation", Practices: []string{"P1", ""}},
+			[]string{"Observation/o1/4", "Observation/o3/1", "Observation/o1/3", "Observation/o1/1"}},
+		{"type, compartments and a practice", store.HistoryQuery{Type: "Observation", Compartments: []string{"Patient/p1", "Patient/p2"}, Practices: []string{"P1"}},
+			[]string{"Observation/o1/4", "Observation/o1/3", "Observation/o1/1"}},
+		{"type, a compartment outside the practice", store.HistoryQuery{Type: "Observation", Compartments: []string{"Patient/p2"}, Practices: []string{"P1", ""}},
+			nil},
+		{"system, a compartment", store.HistoryQuery{Compartments: []string{"Patient/p1"}},
+			[]string{"Observation/o1/4", "Patient/p1/1", "Observation/o1/3", "Observation/o1/1"}},
+		{"system, a practice", store.HistoryQuery{Practices: []string{"P1"}},
+			[]string{"Observation/o1/4", "Patient/p1/1", "Observation/o1/3", "Observation/o1/1"}},
+		{"instance, a compartment", store.HistoryQuery{Type: "Observation", ID: "o1", Compartments: []string{"Patient/p2"}},
+			[]string{"Observation/o1/2"}},
+		{"instance, a practice", store.HistoryQuery{Type: "Observation", ID: "o1", Practices: []string{"P1"}},
+			[]string{"Observation/o1/4", "Observation/o1/3", "Observation/o1/1"}},
+		{"since", store.HistoryQuery{Type: "Observation", Compartments: []string{"Patient/p1"}, Since: at[3].LastUpdated},
+			[]string{"Observation/o1/4", "Observation/o1/3"}},
+		{"a compartment no version has", store.HistoryQuery{Compartments: []string{"Patient/none"}}, nil},
+		{"system, a compartment, a type left out", store.HistoryQuery{Compartments: []string{"Patient/p1"}, ExceptTypes: []string{"Patient"}},
+			[]string{"Observation/o1/4", "Observation/o1/3", "Observation/o1/1"}},
+		{"system, a practice, a type left out", store.HistoryQuery{Practices: []string{"P1", ""}, ExceptTypes: []string{"Observation", "Device"}},
+			[]string{"Patient/p1/1"}},
+		{"system, a type left out", store.HistoryQuery{ExceptTypes: []string{"Observation"}},
+			[]string{"Patient/p1/1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, count := range []int{0, 1, 2} {
+				q := c.q
+				q.Count = count
+				if got := keys(allHistory(t, s, q)); !slices.Equal(got, c.want) {
+					t.Errorf("Count %d: versions %v, want %v", count, got, c.want)
+				}
+			}
+		})
 	}
 }

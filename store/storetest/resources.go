@@ -23,6 +23,7 @@ func runResources(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteOfDeletedChangesNothing", testDeleteDeleted},
 		{"DeleteOfUnknownIsErrNotFound", testDeleteUnknown},
 		{"UpdateRevivesDeleted", testRevive},
+		{"ReadReportsPracticeOfLiveAndDeleted", testReadPractice},
 		{"CreateOnDeletedIDIsErrExists", testCreateOnDeleted},
 		{"IfChangedSkipsEqualContent", testIfChanged},
 		{"ApplyIsAtomic", testApplyAtomic},
@@ -214,6 +215,38 @@ func testRevive(t *testing.T, s store.Store) {
 	checkMeta(t, read(t, s, "Patient", "p1"), patient("p1", "B"))
 	if n, err := s.Count(context.Background(), "Patient"); err != nil || n != 1 {
 		t.Errorf("Count after revive = %d, %v; want 1", n, err)
+	}
+}
+
+// testReadPractice pins down Resource.Practice: Read reports the owning
+// practice of a live resource and, for a deleted one, that of its last
+// live version, also when the deletion shares an Apply with the version
+// that last set it; a revive takes the practice of its write.
+func testReadPractice(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	owned := func(w store.Write, practice string) store.Write { w.Practice = practice; return w }
+	apply(t, s,
+		owned(create("Patient", "p1", patient("p1", "A")), "1234"),
+		create("Patient", "p2", patient("p2", "A")),
+	)
+	if got := read(t, s, "Patient", "p1"); got.Practice != "1234" {
+		t.Errorf("Read of a live resource: Practice %q, want 1234", got.Practice)
+	}
+	apply(t, s, owned(update("Patient", "p1", patient("p1", "B")), "5678"), del("Patient", "p1"))
+	apply(t, s, del("Patient", "p2"))
+	for _, tc := range []struct{ id, want string }{{"p1", "5678"}, {"p2", ""}} {
+		got, err := s.Read(ctx, "Patient", tc.id)
+		if !errors.Is(err, store.ErrGone) || got.Practice != tc.want {
+			t.Errorf("Read of deleted %s: Practice %q, %v; want %q, ErrGone", tc.id, got.Practice, err, tc.want)
+		}
+	}
+	apply(t, s, del("Patient", "p1")) // a second delete changes nothing
+	if got, _ := s.Read(ctx, "Patient", "p1"); got.Practice != "5678" {
+		t.Errorf("Read after a second delete: Practice %q, want 5678", got.Practice)
+	}
+	apply(t, s, update("Patient", "p1", patient("p1", "C")))
+	if got := read(t, s, "Patient", "p1"); got.Practice != "" {
+		t.Errorf("Read of a resource revived without a practice: Practice %q, want none", got.Practice)
 	}
 }
 
