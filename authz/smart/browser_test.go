@@ -18,13 +18,15 @@ const chromium = "/usr/bin/chromium"
 
 // TestBrowserDrivesLoginPickerAndApproval runs a practitioner's
 // standalone launch in headless Chromium: the login page, the patient
-// picker (searching by name, then choosing), and the approval page with
-// one scope unticked; the code the app receives is then redeemed.
+// picker (searching by name, then choosing), the encounter picker, and
+// the approval page with one scope unticked; the code the app receives
+// is then redeemed.
 func TestBrowserDrivesLoginPickerAndApproval(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("headless Chromium is not installed at %s (apt-get install chromium): %v", chromium, err)
 	}
 	e := newEnv(t)
+	e.putEncounters()
 	got := make(chan url.Values, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -38,11 +40,11 @@ func TestBrowserDrivesLoginPickerAndApproval(t *testing.T) {
 	redirect := app.URL + "/callback"
 	client, _, err := e.reg.CreateClient(t.Context(), registry.ClientSpec{
 		Name: "Browser App", Kind: registry.KindPublic, Dev: true, RedirectURIs: []string{redirect},
-		Scope: "launch/patient openid fhirUser offline_access patient/*.rs", Practices: []string{"ALPHA"},
+		Scope: "launch/patient launch/encounter openid fhirUser offline_access patient/*.rs", Practices: []string{"ALPHA"},
 	})
 	must(t, err)
 	verifier, challenge := pkce()
-	params := e.authParams(client, "launch/patient openid fhirUser offline_access patient/*.rs", challenge)
+	params := e.authParams(client, "launch/patient launch/encounter openid fhirUser offline_access patient/*.rs", challenge)
 	params.Set("redirect_uri", redirect)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -80,6 +82,11 @@ func TestBrowserDrivesLoginPickerAndApproval(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`input[name="patient"][value="p1"]`)),
 		chromedp.Click(chromedp.ID("choose")),
+		// The encounter picker: its radios exist only on the server's
+		// encounter page, so "choose" below is that page's button.
+		chromedp.WaitVisible(chromedp.CSS(`input[name="encounter"][value="e2"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="encounter"][value="e2"]`)),
+		chromedp.Click(chromedp.ID("choose")),
 		// The approval page: untick offline_access, approve.
 		chromedp.WaitVisible(chromedp.ID("approve")),
 		chromedp.Click(chromedp.CSS(`input[name="scope"][value="offline_access"]`)),
@@ -102,7 +109,7 @@ func TestBrowserDrivesLoginPickerAndApproval(t *testing.T) {
 		t.Fatalf("redirect query %v", q)
 	}
 	st, tok, _ := e.tokenReq(client, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}})
-	if st != 200 || tok["patient"] != "p1" || tok["scope"] != "fhirUser launch/patient openid patient/*.rs" || tok["refresh_token"] != nil {
+	if st != 200 || tok["patient"] != "p1" || tok["encounter"] != "e2" || tok["scope"] != "fhirUser launch/encounter launch/patient openid patient/*.rs" || tok["refresh_token"] != nil {
 		t.Fatalf("token: %d %v", st, tok)
 	}
 }

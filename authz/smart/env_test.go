@@ -127,7 +127,7 @@ func newEnvOn(t testing.TB, st store.Store) *env {
 
 	e.public, _, err = e.reg.CreateClient(ctx, registry.ClientSpec{
 		Name: "Public App", Kind: registry.KindPublic, Dev: true,
-		Scope:        "launch launch/patient openid fhirUser offline_access online_access patient/*.rs user/*.rs",
+		Scope:        "launch launch/patient launch/encounter openid fhirUser offline_access online_access patient/*.rs user/*.rs",
 		RedirectURIs: []string{appRedirect}, LaunchURL: appLaunch, Practices: []string{"ALPHA", "BETA"},
 	})
 	must(t, err)

@@ -60,7 +60,8 @@ func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request, id string) (fl
 
 // flow serves GET /oauth/flow?req=…: the login page, then the patient
 // picker when a practitioner's standalone launch asks launch/patient,
-// then the approval page.
+// then the encounter picker when a standalone launch asks
+// launch/encounter, then the approval page.
 func (s *Server) flow(w http.ResponseWriter, r *http.Request) {
 	st, ok := s.loadFlow(w, r, r.URL.Query().Get("req"))
 	if !ok {
@@ -86,13 +87,20 @@ func (s *Server) showStep(w http.ResponseWriter, r *http.Request, st flowState, 
 			return
 		}
 		s.page(w, http.StatusOK, "picker", d)
+	case s.needsEncounter(st):
+		list, err := s.listEncounters(r.Context(), st)
+		if err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
+		s.showEncounters(w, r, st, list, "")
 	default:
 		d.Title = "Allow " + st.client.Name + "?"
 		set, _ := scope.Parse(st.req.Scope)
 		for _, sc := range set.Scopes {
 			d.Scopes = append(d.Scopes, scopeRow{Value: sc.String(), Text: describe(sc)})
 		}
-		d.Patient = s.contextPatient(st)
+		d.Patient, d.Encounter = s.contextPatient(st), st.req.Encounter
 		s.page(w, http.StatusOK, "approve", d)
 	}
 }
@@ -233,7 +241,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusForbidden, "error", pageData{Message: "The form expired or was not sent by this site."})
 		return
 	}
-	if st.sess.User == "" || (st.req.LaunchUser != "" && st.req.LaunchUser != st.user.Username) || s.needsPicker(st) {
+	if st.sess.User == "" || (st.req.LaunchUser != "" && st.req.LaunchUser != st.user.Username) || s.needsPicker(st) || s.needsEncounter(st) {
 		http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(st.req.ID), http.StatusSeeOther)
 		return
 	}

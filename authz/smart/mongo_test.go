@@ -2,7 +2,9 @@ package smart
 
 import (
 	"context"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +59,29 @@ func TestFlowsOnMongoDB(t *testing.T) {
 	lu, _ := url.Parse(l.location)
 	if lu == nil || lu.Query().Get("launch") == "" {
 		t.Fatalf("launch: %d %s %s", l.status, l.location, l.body)
+	}
+
+	// The encounter picker: the picked patient's visits of the
+	// practitioner's practice, newest first, and the one chosen.
+	e.putEncounters()
+	verifier, challenge := pkce()
+	r := e.do(b, "GET", "/oauth/authorize", e.authParams(e.public, "launch/patient launch/encounter patient/*.rs", challenge))
+	p = e.do(b, "GET", r.location, nil) // doc is logged in in b
+	f = p.hidden()
+	f.Set("patient", "p1")
+	p = e.do(b, "GET", e.do(b, "POST", "/oauth/patient", f).location, nil)
+	if got := encounterRadios(p); !slices.Equal(got, []string{"e2", "e1"}) {
+		t.Fatalf("encounter picker offers %v, want [e2 e1]", got)
+	}
+	f = p.hidden()
+	f.Set("encounter", "e4")
+	if x := e.do(b, "POST", "/oauth/encounter", f); x.status != http.StatusBadRequest {
+		t.Errorf("choosing another patient's visit: %d", x.status)
+	}
+	f.Set("encounter", "e2")
+	q := e.approve(b, e.do(b, "GET", e.do(b, "POST", "/oauth/encounter", f).location, nil), nil)
+	if s, tok := e.redeem(e.public, q.Get("code"), verifier); s != 200 || tok["encounter"] != "e2" {
+		t.Fatalf("token: %d %v", s, tok)
 	}
 
 	// Backend services, and a replayed assertion.

@@ -31,9 +31,12 @@ type pageData struct {
 	Username string
 	Query    string
 	Patient  string
-	Scopes   []scopeRow
-	Patients []patientRow
-	Apps     []appRow
+	// Encounter is the visit in context, on the approval page.
+	Encounter  string
+	Scopes     []scopeRow
+	Patients   []patientRow
+	Encounters []encounterRow
+	Apps       []appRow
 }
 
 type scopeRow struct{ Value, Text string }

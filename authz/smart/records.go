@@ -50,29 +50,32 @@ type session struct {
 }
 
 // authRequest is a validated authorization request, waiting for the user
-// to log in, pick a patient and approve:
+// to log in, pick a patient (and an encounter) and approve:
 //
 //	{"session": "<session id>", "client": "…", "redirect_uri": "…", "state": "…",
 //	 "scope": "<requested ∩ allowed>", "challenge": "…", "nonce": "…",
-//	 "patient": "…", "encounter": "…", "launch_user": "…", "exp": "…"}
+//	 "patient": "…", "encounter": "…", "encounter_done": true, "launch_user": "…", "exp": "…"}
 //
 // It is bound to the browser session that made it (moved to the new
 // session at login), and expires after requestLifetime.
 type authRequest struct {
-	ID          string    `json:"-"`
-	Rev         int64     `json:"-"`
-	Session     string    `json:"session"`
-	Client      string    `json:"client"`
-	RedirectURI string    `json:"redirect_uri"`
-	State       string    `json:"state,omitempty"`
-	Scope       string    `json:"scope"`
-	Challenge   string    `json:"challenge"`
-	Nonce       string    `json:"nonce,omitempty"`
-	Patient     string    `json:"patient,omitempty"`
-	Encounter   string    `json:"encounter,omitempty"`
-	LaunchUser  string    `json:"launch_user,omitempty"` // the EHR user who made the launch
-	Launched    bool      `json:"launched,omitempty"`    // an EHR launch
-	Exp         time.Time `json:"exp"`
+	ID          string `json:"-"`
+	Rev         int64  `json:"-"`
+	Session     string `json:"session"`
+	Client      string `json:"client"`
+	RedirectURI string `json:"redirect_uri"`
+	State       string `json:"state,omitempty"`
+	Scope       string `json:"scope"`
+	Challenge   string `json:"challenge"`
+	Nonce       string `json:"nonce,omitempty"`
+	Patient     string `json:"patient,omitempty"`
+	Encounter   string `json:"encounter,omitempty"`
+	LaunchUser  string `json:"launch_user,omitempty"` // the EHR user who made the launch
+	Launched    bool   `json:"launched,omitempty"`    // an EHR launch
+	// EncounterDone: the standalone encounter step is over (Encounter
+	// chosen, or none because the patient has none in reach).
+	EncounterDone bool      `json:"encounter_done,omitempty"`
+	Exp           time.Time `json:"exp"`
 }
 
 // authCode is an authorization code's record, id = hash of the code. It

@@ -1,6 +1,6 @@
 // Package smart is the SMART App Launch 2.0 authorization server (and
 // SMART 1.0 compatible): discovery, /oauth/authorize with its login,
-// patient picker and approval pages, EHR launch, /oauth/token
+// patient picker, encounter picker and approval pages, EHR launch, /oauth/token
 // (authorization_code with PKCE, refresh_token with rotation,
 // client_credentials for SMART Backend Services), introspection,
 // revocation and the JWKS.
@@ -147,9 +147,10 @@ func (s *Server) Endpoints() Endpoints {
 // Handler serves everything under /oauth/: mount it at "/oauth/".
 //
 //	GET|POST /oauth/authorize      the authorization endpoint
-//	GET      /oauth/flow           login, patient picker or approval, as the request needs
+//	GET      /oauth/flow           login, patient picker, encounter picker or approval, as the request needs
 //	POST     /oauth/login          the login form
 //	POST     /oauth/patient        the patient picker form
+//	POST     /oauth/encounter      the encounter picker form
 //	POST     /oauth/approve        the approval form (approve or deny)
 //	POST     /oauth/logout         ends the browser session
 //	GET      /oauth/ehr            the minimal EHR: patients and a launch button per app
@@ -165,6 +166,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /oauth/flow", s.flow)
 	mux.HandleFunc("POST /oauth/login", s.login)
 	mux.HandleFunc("POST /oauth/patient", s.pickPatient)
+	mux.HandleFunc("POST /oauth/encounter", s.pickEncounter)
 	mux.HandleFunc("POST /oauth/approve", s.approve)
 	mux.HandleFunc("POST /oauth/logout", s.logout)
 	mux.HandleFunc("GET /oauth/ehr", s.ehr)
