@@ -291,26 +291,24 @@ func (s *server) reach(r *http.Request, f authz.Filter, typ, id string) (*store.
 	return &res, nil
 }
 
-// practiceOf finds which of f's practices owns typ/id, a resource visible
-// under f: false when f names no practices and the resource is owned by
-// one (which the token cannot tell).
-func (s *server) practiceOf(ctx context.Context, f authz.Filter, typ, id string) (string, bool, error) {
-	candidates := f.Practices
-	if len(candidates) == 0 {
-		candidates = []string{""}
-	}
-	for _, p := range candidates {
-		g := f
-		g.Practices = []string{p}
-		res, err := s.visible(ctx, g, typ, id)
-		if err != nil {
-			return "", false, err
+// patientPractice is the practice that owns the patient a resource about
+// to be created belongs to (the first of its compartments that names a
+// stored patient): "" when there is none.
+func (s *server) patientPractice(ctx context.Context, compartments []string) (string, error) {
+	for _, c := range compartments {
+		id, ok := strings.CutPrefix(c, "Patient/")
+		if !ok {
+			continue
 		}
-		if res != nil {
-			return p, true, nil
+		p, err := s.store.Read(ctx, "Patient", id)
+		switch {
+		case err == nil:
+			return p.Practice, nil
+		case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrGone):
+			return "", err
 		}
 	}
-	return "", false, nil
+	return "", nil
 }
 
 // guardWrite checks one write (create, update or delete of wr.Type/wr.ID,
@@ -335,9 +333,9 @@ func (s *server) practiceOf(ctx context.Context, f authz.Filter, typ, id string)
 // update never loses it, nor turns shared data into a practice's; a
 // revive keeps the practice of the last live version); a create (and an
 // update that creates) gets the token's practice when it reaches exactly
-// one, else none (""; shared). A token without practices (a patient
-// user's) may not update a practice's resource: it could not keep the
-// practice.
+// one, else the practice of the patient the resource belongs to (so that
+// what a patient app or a multi-practice token writes about a patient
+// stays with that patient's practice), else none ("": shared data).
 func (s *server) guardWrite(r *http.Request, f authz.Filter, wr *store.Write) error {
 	if !f.Confines() {
 		return nil
@@ -347,6 +345,7 @@ func (s *server) guardWrite(r *http.Request, f authz.Filter, wr *store.Write) er
 	}
 	ctx := r.Context()
 	practice, _ := f.OwnPractice()
+	creating := wr.Op != store.OpDelete
 	if wr.Op == store.OpUpdate || wr.Op == store.OpDelete {
 		cur, err := s.reach(r, f, wr.Type, wr.ID)
 		if err != nil {
@@ -368,23 +367,28 @@ func (s *server) guardWrite(r *http.Request, f authz.Filter, wr *store.Write) er
 			if wr.IfMatch == 0 {
 				wr.IfMatch = cur.VersionID
 			}
-			if cur.Practice != "" && len(f.Practices) == 0 {
-				return forbidden("%s/%s is owned by a practice, and this token reaches no practice to keep it in", wr.Type, wr.ID)
-			}
 			practice = cur.Practice
 		default:
 			if wr.IfMatch == 0 {
 				wr.IfMatch = cur.VersionID
 			}
-			p, ok, err := s.practiceOf(ctx, f, wr.Type, wr.ID)
+			// In reach, so its practice is the token's to keep.
+			res, err := s.store.Read(ctx, wr.Type, wr.ID)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				return forbidden("%s/%s is owned by a practice, and this token reaches no practice to keep it in", wr.Type, wr.ID)
-			}
-			practice = p
+			practice = res.Practice
 		}
+		if cur != nil {
+			creating = false
+		}
+	}
+	if creating && practice == "" {
+		p, err := s.patientPractice(ctx, wr.Compartments)
+		if err != nil {
+			return err
+		}
+		practice = p
 	}
 	if wr.Op != store.OpDelete && !f.Admits(wr.Compartments, practice) {
 		return forbidden("the granted scopes do not allow writing this %s: it is outside the token's patient compartment or practices", wr.Type)

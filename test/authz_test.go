@@ -586,14 +586,17 @@ func TestDeletedResourcesAnswerByWhatTheTokenCouldSee(t *testing.T) {
 			t.Errorf("second delete: %d ETag %q, want 204 W/\"2\"", r.status, r.header.Get("ETag"))
 		}
 		expectOutcome(t, w1.do("PUT", "Observation/ob-lab", aobs("ob-lab", "pa", "laboratory", "1")), http.StatusForbidden)
-		// A patient token could not keep PRAC1's practice.
-		expectOutcome(t, aw.do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "1")), http.StatusForbidden)
-		// Nor may a revive leave the token's reach.
+		// A revive may not leave the token's reach.
 		expectOutcome(t, w.practitionerToken("user/*.cruds", "PRAC1").do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "1"), `If-Match: W/"1"`), http.StatusPreconditionFailed)
 		expect(t, w1.do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "1")), http.StatusCreated)
 		expect(t, pr1.do("GET", "Observation/oa-vital", nil), http.StatusOK)
 		expectOutcome(t, w.practitionerToken("user/*.rs", "PRAC2").do("GET", "Observation/oa-vital", nil), http.StatusNotFound)
 		expect(t, p2.do("GET", "Observation/ob-about-a", nil), http.StatusOK)
+
+		// The patient updates its own record; it stays PRAC1's.
+		expect(t, aw.do("PUT", "Observation/oa-vital", aobs("oa-vital", "pa", "vital-signs", "2")), http.StatusOK)
+		expect(t, pr1.do("GET", "Observation/oa-vital", nil), http.StatusOK)
+		expectOutcome(t, w.practitionerToken("user/*.rs", "PRAC2").do("GET", "Observation/oa-vital", nil), http.StatusNotFound)
 	})
 }
 
@@ -697,5 +700,26 @@ func TestFilteredHistoryListsOnlyWhatTheTokenMaySee(t *testing.T) {
 		// Granular scopes cannot be applied to history: refused.
 		lab := w.patientToken("pa", "patient/Observation.rs?category="+labCategory)
 		expectOutcome(t, lab.do("GET", "Observation/_history", nil), http.StatusForbidden)
+	})
+}
+
+// TestWritesAboutAPatientStayWithItsPractice: what a patient app, or a
+// token reaching several practices, creates about a patient belongs to
+// that patient's practice — not to no one, which every practice would see.
+func TestWritesAboutAPatientStayWithItsPractice(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		w := newAuthzWorld(t, e)
+		pa := w.patientToken("pa", "patient/*.cruds")
+		both := w.practitionerToken("user/*.cruds", "PRAC1", "PRAC2")
+		expect(t, pa.do("PUT", "Observation/by-patient", aobs("by-patient", "pa", "survey", "72166-2")), http.StatusCreated)
+		expect(t, both.do("PUT", "Observation/by-both", aobs("by-both", "pa", "laboratory", "718-7")), http.StatusCreated)
+		prac1 := w.practitionerToken("user/*.rs", "PRAC1")
+		prac2 := w.practitionerToken("user/*.rs", "PRAC2")
+		for _, id := range []string{"by-patient", "by-both"} {
+			expect(t, prac1.do("GET", "Observation/"+id, nil), http.StatusOK)
+			expectOutcome(t, prac2.do("GET", "Observation/"+id, nil), http.StatusNotFound)
+		}
+		// The patient may keep updating what it wrote.
+		expect(t, pa.do("PUT", "Observation/by-patient", aobs("by-patient", "pa", "survey", "72166-2")), http.StatusOK)
 	})
 }
