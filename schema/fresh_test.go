@@ -21,9 +21,14 @@ func TestGeneratedTableIsFresh(t *testing.T) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("generator failed: %v\n%s", err, msg)
 	}
+	graphql, err := os.ReadFile("fhir.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, embedded := range map[string][]byte{
 		"fhir-r4-elements.json": r4JSON,
 		"search-params.json":    searchJSON,
+		"fhir.graphqls":         graphql,
 	} {
 		fresh, err := os.ReadFile(filepath.Join(out, name))
 		if err != nil {

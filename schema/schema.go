@@ -6,7 +6,10 @@
 // package fhir/validate interprets it. search-params.json is the search
 // registry (see Search), written by the same generator from the R4 and US
 // Core SearchParameters and the US Core server CapabilityStatements.
-// Regenerate both with `go generate ./schema` from the repository root (it
+// fhir.graphqls is the GraphQL schema (gqlgen.yml reads it), written by the
+// same generator from the R4 definitions, the US Core profiles and the
+// search registry.
+// Regenerate them all with `go generate ./schema` from the repository root (it
 // reads ../shared/fhir-defs).
 package schema
 

@@ -5,6 +5,10 @@
 //     resource and datatype, only what a structural validator needs: element
 //     paths, cardinality, type codes, contentReference targets and the
 //     primitive formats.
+//   - fhir.graphqls, the GraphQL schema (see graphql.go): one type per
+//     resource type of the search registry and every datatype they use,
+//     described from the US Core 4.0.0 and 6.1.0 profiles, with FHIR
+//     GraphQL read, list, connection and reverse-reference fields.
 //   - search-params.json, the search registry. It joins the R4 and US Core
 //     SearchParameters of every resource type a US Core server
 //     CapabilityStatement lists with what each US Core version expects of
@@ -40,7 +44,7 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	defs := fs.String("defs", "", "folder holding the r4/ and us-core-<version>/ definitions")
-	out := fs.String("out", ".", "folder to write "+OutputName+" and "+SearchOutputName+" into")
+	out := fs.String("out", ".", "folder to write "+OutputName+", "+SearchOutputName+" and "+GraphQLOutputName+" into")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,10 +81,25 @@ func run(args []string, stderr io.Writer) error {
 	for _, r := range search.resources {
 		r.PatientCompartment = compartment[r.Type]
 	}
+	var profiles []usCoreProfiles
+	for _, v := range usCoreVersions {
+		got, _, err := readBundle(filepath.Join(*defs, "us-core-"+v, "structuredefinitions.json"))
+		if err != nil {
+			return err
+		}
+		profiles = append(profiles, usCoreProfiles{version: v, sds: got})
+	}
+	sdl, err := buildGraphQL(tbl, sds, profiles, search)
+	if err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(*out, OutputName), tbl.encode(), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(*out, SearchOutputName), search.encode(), 0o644)
+	if err := os.WriteFile(filepath.Join(*out, SearchOutputName), search.encode(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(*out, GraphQLOutputName), sdl, 0o644)
 }
 
 // structureDefinition holds the parts of an R4 StructureDefinition the
@@ -88,6 +107,9 @@ func run(args []string, stderr io.Writer) error {
 type structureDefinition struct {
 	ResourceType   string `json:"resourceType"`
 	ID             string `json:"id"`
+	URL            string `json:"url"`
+	Title          string `json:"title"`
+	Description    string `json:"description"`
 	Type           string `json:"type"`
 	Kind           string `json:"kind"`
 	Abstract       bool   `json:"abstract"`
@@ -97,10 +119,16 @@ type structureDefinition struct {
 	Snapshot       struct {
 		Element []elementDefinition `json:"element"`
 	} `json:"snapshot"`
+	Differential struct {
+		Element []elementDefinition `json:"element"`
+	} `json:"differential"`
 }
 
 type elementDefinition struct {
+	ID               string `json:"id"`
 	Path             string `json:"path"`
+	Short            string `json:"short"`
+	MustSupport      bool   `json:"mustSupport"`
 	Min              int    `json:"min"`
 	Max              string `json:"max"`
 	ContentReference string `json:"contentReference"`
@@ -109,12 +137,17 @@ type elementDefinition struct {
 	Base             struct {
 		Path string `json:"path"`
 	} `json:"base"`
-	Type []typeRef `json:"type"`
+	Type    []typeRef `json:"type"`
+	Binding *struct {
+		Strength string `json:"strength"`
+		ValueSet string `json:"valueSet"`
+	} `json:"binding"`
 }
 
 type typeRef struct {
-	Code      string          `json:"code"`
-	Extension []typeExtension `json:"extension"`
+	Code          string          `json:"code"`
+	TargetProfile []string        `json:"targetProfile"`
+	Extension     []typeExtension `json:"extension"`
 }
 
 type typeExtension struct {
