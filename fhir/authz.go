@@ -398,29 +398,20 @@ func (s *server) guardWrite(r *http.Request, f authz.Filter, wr *store.Write) er
 }
 
 // scopeNested gives every chained (Target) and reverse-chained (Has) plan
-// in where the search filter of its own type, recursively: a type the
-// token may not search makes the whole search 403.
+// in where the search filter of its own type, recursively (see
+// authz.Guard.ScopeNested): a type the token may not search makes the
+// whole search 403.
 func (s *server) scopeNested(r *http.Request, where []store.Clause) error {
-	for _, c := range where {
-		for _, p := range c {
-			var q *store.Query
-			switch {
-			case p.Target != nil:
-				q = p.Target
-			case p.Has != nil:
-				q = p.Has.Query
-			default:
-				continue
-			}
-			if err := s.scopeNested(r, q.Where); err != nil {
-				return err
-			}
-			f, err := s.decide(r, policy.SearchType, q.Type)
-			if err != nil {
-				return err
-			}
-			f.Apply(q)
-		}
+	p := principal(r)
+	if p == nil {
+		return errorf(http.StatusUnauthorized, "login", "an access token is required")
+	}
+	a, err := s.guard.ScopeNested(p, where)
+	if err != nil {
+		return err
+	}
+	if !a.Allowed {
+		return forbidden("%s", a.Reason)
 	}
 	return nil
 }

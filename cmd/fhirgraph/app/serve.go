@@ -17,6 +17,7 @@ import (
 	"github.com/fhirgraph/fhirgraph/fhir"
 	"github.com/fhirgraph/fhirgraph/fhir/ingest"
 	"github.com/fhirgraph/fhirgraph/fhir/synth"
+	"github.com/fhirgraph/fhirgraph/graph"
 	"github.com/fhirgraph/fhirgraph/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -101,6 +102,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		func() float64 { return float64(auditor.Stats().Dropped) }))
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version, Auditor: auditor}))
+	mux.Handle("/graphql", graph.NewHandler(graph.Config{Store: st, Guard: guard, BaseURL: fhirBase(*baseURL), Logger: log, Timeout: *searchTimeout, MaxBodyBytes: *maxBody}))
 	mux.Handle("/oauth/", oauth.server.Handler())
 	mux.Handle("GET /fhir/.well-known/smart-configuration", oauth.server.Discovery())
 	mux.Handle("GET /fhir/.well-known/openid-configuration", oauth.server.OpenIDConfiguration())

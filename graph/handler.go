@@ -1,0 +1,116 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/token"
+	"github.com/fhirgraph/fhirgraph/graph/generated"
+	"github.com/fhirgraph/fhirgraph/store"
+)
+
+// Config holds the GraphQL handler's dependencies and limits; zero limits
+// take the defaults.
+type Config struct {
+	Store store.Store
+	Guard *authz.Guard
+	// BaseURL is the FHIR base; absolute references under it in search
+	// arguments are searched as relative ones, as in REST.
+	BaseURL string
+	Logger  *slog.Logger
+	// MaxDepth is the deepest selection a query may make (default 12);
+	// MaxComplexity the gqlgen complexity it may reach (default 5000).
+	MaxDepth, MaxComplexity int
+	// Timeout bounds one request (default 30s); MaxBodyBytes its body
+	// (default 1 MiB).
+	Timeout      time.Duration
+	MaxBodyBytes int64
+}
+
+// NewHandler serves the GraphQL API at /graphql: POST with a JSON body and
+// GET with query= (GraphQL over HTTP). Every request needs a bearer token,
+// checked as FHIR REST checks it: without one, or with an invalid one, the
+// answer is HTTP 401 with the RFC 6750 challenge and a GraphQL error body,
+// before any parsing, so introspection too needs a token. Errors in a
+// well-formed request are GraphQL errors with extensions.code in a 200
+// answer; a request that cannot be parsed or validated is answered 422
+// (gqlgen's GraphQL-over-HTTP status), never 5xx.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = 12
+	}
+	if cfg.MaxComplexity <= 0 {
+		cfg.MaxComplexity = 5000
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	res := &Resolver{store: cfg.Store, guard: cfg.Guard, baseURL: strings.TrimSuffix(cfg.BaseURL, "/"), log: cfg.Logger}
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	srv.Use(depthLimit{max: cfg.MaxDepth})
+	srv.AroundFields(fieldRules)
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		if res.log != nil {
+			res.log.Error("graphql: recovered from a panic", "panic", v)
+		}
+		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": codeInternal}}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := cfg.Guard.Authenticate(r)
+		if err != nil {
+			unauthorized(w, err, res.log)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+		ctx, cancel := context.WithTimeout(withPrincipal(r.Context(), p), cfg.Timeout)
+		defer cancel()
+		srv.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// unauthorized answers an Authenticate failure as REST does (401 and the
+// WWW-Authenticate challenge), with a GraphQL error body.
+func unauthorized(w http.ResponseWriter, err error, log *slog.Logger) {
+	msg, challenge := "an access token is required: send Authorization: Bearer <token>", "Bearer"
+	if !errors.Is(err, authz.ErrNoToken) {
+		te := token.AsError(err)
+		if te == nil {
+			if log != nil {
+				log.Error("graphql: authenticate", "err", err)
+			}
+			writeErrors(w, http.StatusServiceUnavailable, "authentication is unavailable", codeInternal)
+			return
+		}
+		desc := strings.NewReplacer(`"`, "'", `\`, "/").Replace(te.Description)
+		msg, challenge = te.Description, `Bearer error="`+te.Code+`", error_description="`+desc+`"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeErrors(w, http.StatusUnauthorized, msg, "UNAUTHENTICATED")
+}
+
+func writeErrors(w http.ResponseWriter, status int, msg, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": code}}}})
+}
+
+var _ graphql.HandlerExtension = depthLimit{}

@@ -1,0 +1,240 @@
+package test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// gqlReply is a GraphQL answer over HTTP.
+type gqlReply struct {
+	status int
+	Data   map[string]any `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+	raw []byte
+}
+
+func (g gqlReply) codes() []string {
+	var out []string
+	for _, e := range g.Errors {
+		out = append(out, str(e.Extensions["code"]))
+	}
+	return out
+}
+
+// gql posts query to /graphql with the server's token.
+func gql(t *testing.T, s *server, query string) gqlReply {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	return gqlDecode(t, s.do("POST", s.root+"/graphql", body, "Content-Type: application/json"))
+}
+
+func gqlDecode(t *testing.T, r reply) gqlReply {
+	t.Helper()
+	if r.status >= 500 {
+		t.Fatalf("GraphQL answered %d: %s", r.status, r.body)
+	}
+	var g gqlReply
+	if err := json.Unmarshal(r.body, &g); err != nil {
+		t.Fatalf("GraphQL answer is not JSON (%d): %v\n%s", r.status, err, r.body)
+	}
+	g.status, g.raw = r.status, r.body
+	return g
+}
+
+// listIDs returns the ids of a GraphQL list of resources, sorted.
+func listIDs(v any) []string {
+	ids := []string{}
+	items, _ := v.([]any)
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		ids = append(ids, str(m["id"]))
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// restIDs returns the ids of the matches of a REST search, sorted.
+func restIDs(t *testing.T, s *server, path string) []string {
+	t.Helper()
+	b := expect(t, s.do("GET", path, nil), http.StatusOK)
+	ids := []string{}
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		m, _ := e.(map[string]any)
+		if srch, _ := m["search"].(map[string]any); str(srch["mode"]) != "match" {
+			continue
+		}
+		res, _ := m["resource"].(map[string]any)
+		ids = append(ids, str(res["id"]))
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestGraphQLAnswersAsRESTSearchForTheSameToken(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		w := newAuthzWorld(t, e)
+		tokens := map[string]*server{
+			"practice PRAC1": w.systemToken("system/*.rs", "PRAC1"),
+			"practice PRAC2": w.systemToken("system/*.rs", "PRAC2"),
+			"patient pa":     w.patientToken("pa", "patient/*.rs"),
+		}
+		for name, s := range tokens {
+			t.Run(name, func(t *testing.T) {
+				g := gql(t, s, `{ PatientList(family: "Alpha") { id name { family } }
+					ObservationList(patient: "Patient/pa") { id status }
+					obs: ObservationList(code: "718-7", _count: 50) { id } }`)
+				if len(g.Errors) > 0 {
+					t.Fatalf("errors: %s", g.raw)
+				}
+				if name == "practice PRAC1" && !reflect.DeepEqual(listIDs(g.Data["PatientList"]), []string{"pa"}) {
+					t.Fatalf("PRAC1 PatientList: %s", g.raw)
+				}
+				for _, c := range []struct {
+					field, rest string
+				}{
+					{"PatientList", "Patient?family=Alpha"},
+					{"ObservationList", "Observation?patient=Patient/pa"},
+					{"obs", "Observation?code=718-7&_count=50"},
+				} {
+					got, want := listIDs(g.Data[c.field]), restIDs(t, s, c.rest)
+					if !reflect.DeepEqual(got, want) {
+						t.Errorf("%s = %v, REST %s = %v", c.field, got, c.rest, want)
+					}
+				}
+				// Patient by id: the same resource as REST read, or null
+				// with an error where REST says 404.
+				g = gql(t, s, `{ Patient(id: "pa") { id gender birthDate name { family given } ObservationList(_reference: "subject") { id } } }`)
+				r := s.do("GET", "Patient/pa", nil)
+				p, _ := g.Data["Patient"].(map[string]any)
+				switch r.status {
+				case http.StatusOK:
+					rest := r.json(t)
+					if p == nil || p["id"] != "pa" || p["gender"] != rest["gender"] || p["birthDate"] != rest["birthDate"] {
+						t.Fatalf("Patient(id: pa) = %s, REST %s", g.raw, r.body)
+					}
+					got, want := listIDs(p["ObservationList"]), restIDs(t, s, "Observation?subject=Patient/pa")
+					if !reflect.DeepEqual(got, want) {
+						t.Errorf("Patient.ObservationList = %v, REST = %v", got, want)
+					}
+				case http.StatusNotFound:
+					if p != nil || !reflect.DeepEqual(g.codes(), []string{"NOT_FOUND"}) {
+						t.Fatalf("Patient(id: pa) = %s, REST 404", g.raw)
+					}
+				default:
+					t.Fatalf("REST read %d", r.status)
+				}
+			})
+		}
+	})
+}
+
+func TestGraphQLPatientTokenSeesOnlyItsPatient(t *testing.T) {
+	w := newAuthzWorld(t, embedded)
+	s := w.patientToken("pa", "patient/*.rs")
+	g := gql(t, s, `{ Patient(id: "pa") { id } }`)
+	if p, _ := g.Data["Patient"].(map[string]any); p["id"] != "pa" || len(g.Errors) > 0 {
+		t.Fatalf("own Patient: %s", g.raw)
+	}
+	other := gql(t, s, `{ Patient(id: "pb") { id } }`)
+	missing := gql(t, s, `{ Patient(id: "nobody") { id } }`)
+	for _, g := range []gqlReply{other, missing} {
+		if g.status != http.StatusOK || g.Data["Patient"] != nil || !reflect.DeepEqual(g.codes(), []string{"NOT_FOUND"}) {
+			t.Fatalf("want null and NOT_FOUND: %d %s", g.status, g.raw)
+		}
+	}
+	// Another patient's reads as one that does not exist.
+	if a, b := strings.ReplaceAll(other.Errors[0].Message, "pb", "X"), strings.ReplaceAll(missing.Errors[0].Message, "nobody", "X"); a != b {
+		t.Errorf("messages tell existence apart: %q vs %q", a, b)
+	}
+	// Lists never reach past the compartment.
+	g = gql(t, s, `{ PatientList { id } ObservationList(code: "718-7") { id } }`)
+	if got := listIDs(g.Data["PatientList"]); !reflect.DeepEqual(got, []string{"pa"}) {
+		t.Errorf("PatientList = %v", got)
+	}
+	if got := listIDs(g.Data["ObservationList"]); !reflect.DeepEqual(got, []string{"oa-lab"}) {
+		t.Errorf("ObservationList = %v", got)
+	}
+}
+
+func TestGraphQLRefusesWhatTheScopesDoNotGrant(t *testing.T) {
+	w := newAuthzWorld(t, embedded)
+	s := w.patientToken("pa", "patient/Observation.rs")
+	g := gql(t, s, `{ Patient(id: "pa") { id } PatientList { id } }`)
+	if g.Data["Patient"] != nil || g.Data["PatientList"] != nil || !reflect.DeepEqual(g.codes(), []string{"FORBIDDEN", "FORBIDDEN"}) {
+		t.Fatalf("want nulls and two FORBIDDEN errors: %s", g.raw)
+	}
+	if g = gql(t, s, `{ ObservationList { id } }`); len(g.Errors) > 0 || len(listIDs(g.Data["ObservationList"])) == 0 {
+		t.Fatalf("Observation scope: %s", g.raw)
+	}
+}
+
+func TestGraphQLNeedsAToken(t *testing.T) {
+	s := start(t, "")
+	for name, r := range map[string]reply{
+		"no token":      s.as("").do("POST", s.root+"/graphql", `{"query":"{ __schema { queryType { name } } }"}`, "Content-Type: application/json"),
+		"invalid token": s.as("not-a-token").do("GET", s.root+"/graphql?query="+url.QueryEscape(`{ PatientList { id } }`), nil),
+	} {
+		if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: %d %q %s", name, r.status, r.header.Get("WWW-Authenticate"), r.body)
+		}
+		if g := gqlDecode(t, r); len(g.Errors) == 0 || g.Data != nil {
+			t.Errorf("%s: want a GraphQL error body: %s", name, r.body)
+		}
+	}
+	// With a token, introspection and GET work.
+	g := gqlDecode(t, s.do("GET", s.root+"/graphql?query="+url.QueryEscape(`{ __schema { queryType { name } } }`), nil))
+	if len(g.Errors) > 0 || g.status != http.StatusOK {
+		t.Fatalf("introspection with a token: %d %s", g.status, g.raw)
+	}
+}
+
+func TestGraphQLBadQueriesAreErrorsNotFailures(t *testing.T) {
+	s := start(t, "")
+	expect(t, s.do("PUT", "Patient/x", patient("Xray", `,"id":"x"`)), http.StatusCreated)
+	deep := "{ Patient(id: \"x\") { " + strings.Repeat("extension { ", 14) + "url" + strings.Repeat(" }", 14) + " } }"
+	for _, c := range []struct {
+		name, query, code string
+	}{
+		{"syntax", `{ Patient(id: "x" { id }`, "GRAPHQL_PARSE_FAILED"},
+		{"unknown field", `{ Patient(id: "x") { nope } }`, "GRAPHQL_VALIDATION_FAILED"},
+		{"too deep", deep, "QUERY_TOO_DEEP"},
+		{"bad search value", `{ ObservationList(date: "notadate") { id } }`, "BAD_USER_INPUT"},
+		{"not implemented", `{ PatientConnection { count } }`, "NOT_IMPLEMENTED"},
+		{"reverse list not implemented", `{ PatientList { ConditionList(_reference: "patient") { id } } }`, "NOT_IMPLEMENTED"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := gql(t, s, c.query)
+			if len(g.Errors) == 0 {
+				t.Fatalf("no error: %d %s", g.status, g.raw)
+			}
+			if g.status >= 500 || (g.status != http.StatusOK && g.status != http.StatusUnprocessableEntity) {
+				t.Errorf("status %d", g.status)
+			}
+			t.Logf("%d %s", g.status, g.raw)
+			if c.code != "" && g.codes()[0] != c.code {
+				t.Errorf("code %v, want %s: %s", g.codes(), c.code, g.raw)
+			}
+		})
+	}
+}
+
+func TestGraphQLExtensionURLArgumentFilters(t *testing.T) {
+	s := start(t, "")
+	expect(t, s.do("PUT", "Patient/e", patient("Echo", `,"id":"e","extension":[{"url":"http://a","valueString":"one"},{"url":"http://b","valueString":"two"}]`)), http.StatusCreated)
+	g := gql(t, s, `{ Patient(id: "e") { all: extension { url } a: extension(url: "http://a") { url valueString } } }`)
+	p, _ := g.Data["Patient"].(map[string]any)
+	all, _ := p["all"].([]any)
+	a, _ := p["a"].([]any)
+	if len(g.Errors) > 0 || len(all) != 2 || len(a) != 1 || a[0].(map[string]any)["valueString"] != "one" {
+		t.Fatalf("extension(url:): %s", g.raw)
+	}
+}
