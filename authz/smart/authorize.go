@@ -70,7 +70,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/oauth/flow?req="+req.ID, http.StatusSeeOther)
+	toFlow(w, r, req.ID)
 }
 
 // checkAuthorize checks what follows the redirect URI: response_type,

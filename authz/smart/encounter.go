@@ -141,21 +141,12 @@ func encounterSummary(res store.Resource) encounterRow {
 // accepted when the patient has no encounter in reach.
 func (s *Server) pickEncounter(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	form, err := parseForm(w, r)
-	if err != nil {
-		s.page(w, http.StatusBadRequest, "error", pageData{Message: "The form could not be read."})
-		return
-	}
-	st, ok := s.loadFlow(w, r, form.Get("req"))
+	form, st, ok := s.flowForm(w, r)
 	if !ok {
 		return
 	}
-	if !csrfOK(st.sess, form.Get("csrf")) {
-		s.page(w, http.StatusForbidden, "error", pageData{Message: "The form expired or was not sent by this site."})
-		return
-	}
 	if !s.needsEncounter(st) || s.needsPicker(st) {
-		http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(st.req.ID), http.StatusSeeOther)
+		toFlow(w, r, st.req.ID)
 		return
 	}
 	id := form.Get("encounter")
@@ -185,7 +176,7 @@ func (s *Server) pickEncounter(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(st.req.ID), http.StatusSeeOther)
+	toFlow(w, r, st.req.ID)
 }
 
 // showEncounters renders the encounter picker with list; problem, when

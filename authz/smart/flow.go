@@ -20,6 +20,31 @@ type flowState struct {
 	user   registry.User // zero until logged in
 }
 
+// toFlow sends the browser on to the next step of authorization request id.
+func toFlow(w http.ResponseWriter, r *http.Request, id string) {
+	http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+// flowForm reads the form a flow page posts (keys in repeatable may
+// repeat), loads the request it continues and checks its CSRF token; when
+// any of that fails it has answered with an error page (ok false).
+func (s *Server) flowForm(w http.ResponseWriter, r *http.Request, repeatable ...string) (url.Values, flowState, bool) {
+	form, err := parseForm(w, r, repeatable...)
+	if err != nil {
+		s.page(w, http.StatusBadRequest, "error", pageData{Message: "The form could not be read."})
+		return nil, flowState{}, false
+	}
+	st, ok := s.loadFlow(w, r, form.Get("req"))
+	if !ok {
+		return nil, flowState{}, false
+	}
+	if !csrfOK(st.sess, form.Get("csrf")) {
+		s.page(w, http.StatusForbidden, "error", pageData{Message: "The form expired or was not sent by this site."})
+		return nil, flowState{}, false
+	}
+	return form, st, true
+}
+
 // loadFlow loads the request named by id for the browser's session; a
 // request of another session, or an ended one, is shown as an error page
 // (ok false).
@@ -177,28 +202,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(reqID), http.StatusSeeOther)
+	toFlow(w, r, reqID)
 }
 
 // pickPatient serves POST /oauth/patient: the picker's search box
 // (q, without patient) or its choice (patient).
 func (s *Server) pickPatient(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	form, err := parseForm(w, r)
-	if err != nil {
-		s.page(w, http.StatusBadRequest, "error", pageData{Message: "The form could not be read."})
-		return
-	}
-	st, ok := s.loadFlow(w, r, form.Get("req"))
+	form, st, ok := s.flowForm(w, r)
 	if !ok {
 		return
 	}
-	if !csrfOK(st.sess, form.Get("csrf")) {
-		s.page(w, http.StatusForbidden, "error", pageData{Message: "The form expired or was not sent by this site."})
-		return
-	}
 	if !s.needsPicker(st) || st.sess.User == "" {
-		http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(st.req.ID), http.StatusSeeOther)
+		toFlow(w, r, st.req.ID)
 		return
 	}
 	id := form.Get("patient")
@@ -220,7 +236,7 @@ func (s *Server) pickPatient(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(st.req.ID), http.StatusSeeOther)
+	toFlow(w, r, st.req.ID)
 }
 
 // approve serves POST /oauth/approve: deny sends access_denied back;
@@ -228,21 +244,12 @@ func (s *Server) pickPatient(w http.ResponseWriter, r *http.Request) {
 // code, single use, valid codeLifetime.
 func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	form, err := parseForm(w, r, "scope")
-	if err != nil {
-		s.page(w, http.StatusBadRequest, "error", pageData{Message: "The form could not be read."})
-		return
-	}
-	st, ok := s.loadFlow(w, r, form.Get("req"))
+	form, st, ok := s.flowForm(w, r, "scope")
 	if !ok {
 		return
 	}
-	if !csrfOK(st.sess, form.Get("csrf")) {
-		s.page(w, http.StatusForbidden, "error", pageData{Message: "The form expired or was not sent by this site."})
-		return
-	}
 	if st.sess.User == "" || (st.req.LaunchUser != "" && st.req.LaunchUser != st.user.Username) || s.needsPicker(st) || s.needsEncounter(st) {
-		http.Redirect(w, r, "/oauth/flow?req="+url.QueryEscape(st.req.ID), http.StatusSeeOther)
+		toFlow(w, r, st.req.ID)
 		return
 	}
 	if err := s.requests.delete(ctx, st.req.ID); err != nil {
