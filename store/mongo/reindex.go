@@ -26,45 +26,23 @@ func (s *Store) Reindex(ctx context.Context, q store.ReindexQuery) (store.Reinde
 		return store.ReindexStats{}, err
 	}
 	defer s.leave()
-	var stats store.ReindexStats
-	if q.Index == nil {
-		return stats, fmt.Errorf("%w: Reindex needs an Index function", store.ErrInvalid)
+	types := func(ctx context.Context) ([]string, error) {
+		types, err := s.resourceTypes(ctx)
+		return types, s.fail(ctx, err)
 	}
-	batch := q.BatchSize
-	if batch <= 0 {
-		batch = store.DefaultReindexBatch
-	}
-	types := q.Types
-	if len(types) == 0 {
-		var err error
-		if types, err = s.resourceTypes(ctx); err != nil {
-			return stats, s.fail(ctx, err)
-		}
-	}
-	for _, typ := range types {
+	return store.RunReindex(ctx, q, types, func(ctx context.Context, typ, after string, size int, stats *store.ReindexStats) (int, string, error) {
 		if !validType(typ) {
-			continue // no collection can hold it
+			return 0, "", nil // no collection can hold it
 		}
-		after := ""
-		for {
-			docs, err := s.reindexPage(ctx, typ, after, batch)
-			if err != nil {
-				return stats, s.fail(ctx, err)
-			}
-			if len(docs) == 0 {
-				break
-			}
-			if err := s.reindexBatch(ctx, typ, docs, q.Index, &stats); err != nil {
-				return stats, s.fail(ctx, err)
-			}
-			stats.Resources += len(docs)
-			if q.Progress != nil {
-				q.Progress(stats)
-			}
-			after = docs[len(docs)-1].ID
+		docs, err := s.reindexPage(ctx, typ, after, size)
+		if err != nil || len(docs) == 0 {
+			return 0, "", s.fail(ctx, err)
 		}
-	}
-	return stats, nil
+		if err := s.reindexBatch(ctx, typ, docs, q.Index, stats); err != nil {
+			return 0, "", s.fail(ctx, err)
+		}
+		return len(docs), docs[len(docs)-1].ID, nil
+	})
 }
 
 // reindexPage reads the next batch of live documents of typ after the id

@@ -22,45 +22,26 @@ func (s *Store) Reindex(ctx context.Context, q store.ReindexQuery) (store.Reinde
 		return store.ReindexStats{}, err
 	}
 	defer s.leave()
-	var stats store.ReindexStats
-	if q.Index == nil {
-		return stats, fmt.Errorf("%w: Reindex needs an Index function", store.ErrInvalid)
+	types := func(ctx context.Context) ([]string, error) {
+		types, err := s.resourceTypes(ctx)
+		return types, s.fail(ctx, err)
 	}
-	batch := q.BatchSize
-	if batch <= 0 {
-		batch = store.DefaultReindexBatch
-	}
-	types := q.Types
-	if len(types) == 0 {
-		var err error
-		if types, err = s.resourceTypes(ctx); err != nil {
-			return stats, s.fail(ctx, err)
+	return store.RunReindex(ctx, q, types, func(ctx context.Context, typ, after string, size int, stats *store.ReindexStats) (int, string, error) {
+		items, err := s.reindexPage(ctx, typ, after, size)
+		if err != nil {
+			return 0, "", s.fail(ctx, err)
 		}
-	}
-	for _, typ := range types {
-		after := ""
-		for {
-			items, err := s.reindexPage(ctx, typ, after, batch)
-			if err != nil {
-				return stats, s.fail(ctx, err)
-			}
-			if len(items) == 0 {
-				break
-			}
-			if err := deriveAll(ctx, typ, items, q.Index); err != nil {
-				return stats, err
-			}
-			if err := s.rewriteIndex(ctx, typ, items, &stats); err != nil {
-				return stats, err
-			}
-			stats.Resources += len(items)
-			if q.Progress != nil {
-				q.Progress(stats)
-			}
-			after = items[len(items)-1].id
+		if len(items) == 0 {
+			return 0, "", nil
 		}
-	}
-	return stats, nil
+		if err := deriveAll(ctx, typ, items, q.Index); err != nil {
+			return 0, "", err
+		}
+		if err := s.rewriteIndex(ctx, typ, items, stats); err != nil {
+			return 0, "", err
+		}
+		return len(items), items[len(items)-1].id, nil
+	})
 }
 
 // resourceTypes lists the types that ever had a live resource.
