@@ -276,13 +276,3 @@ func (c *queryCache) put(key string, v compiled) {
 	c.m[key] = v
 	c.mu.Unlock()
 }
-
-// readOnly reports whether an interaction only reads.
-func readOnly(i policy.Interaction) bool {
-	switch i {
-	case policy.Read, policy.VRead, policy.HistoryInstance, policy.HistoryType, policy.HistorySystem,
-		policy.SearchType, policy.SearchCompartment, policy.SearchSystem:
-		return true
-	}
-	return false
-}

@@ -142,7 +142,7 @@ func (g *Guard) Decide(p *Principal, interaction policy.Interaction, typ string)
 	if !d.Allowed {
 		return Access{Reason: d.Reason, Decision: d}, nil
 	}
-	f, reason, err := g.filter(typ, d.Grants, readOnly(interaction))
+	f, reason, err := g.filter(typ, d.Grants, g.readOnly(interaction))
 	if err != nil {
 		return Access{}, err
 	}
@@ -150,4 +150,11 @@ func (g *Guard) Decide(p *Principal, interaction policy.Interaction, typ string)
 		return Access{Reason: fmt.Sprintf("the granted scopes reach %s in ways no single query can serve (%s); ask for fewer or wider scopes", typ, reason), Decision: d}, nil
 	}
 	return Access{Allowed: true, Filter: f, Decision: d}, nil
+}
+
+// readOnly reports whether an interaction only reads: the policy maps it
+// to the SMART letter r or s.
+func (g *Guard) readOnly(in policy.Interaction) bool {
+	l, ok := g.policy.Letter(in)
+	return ok && l != 0 && l&^(scope.Read|scope.Search) == 0
 }
