@@ -71,7 +71,10 @@ func (s *server) searchIn(w http.ResponseWriter, r *http.Request, typ, compartme
 	}
 	f.Apply(&compiled.Query)
 	if compiled.Query.Cursor != "" {
-		if compiled.Query.Cursor, err = s.cursors.open(r.Context(), s.store, compiled.Query.Cursor); err != nil {
+		if compiled.Query.Cursor, err = s.cursors.Open(r.Context(), s.store, compiled.Query.Cursor); err != nil {
+			if errors.Is(err, search.ErrForeignCursor) {
+				return errorf(http.StatusBadRequest, "invalid", "%s", err.Error())
+			}
 			return err
 		}
 	}
@@ -156,7 +159,7 @@ func (s *server) pageURL(ctx context.Context, base, path string, used url.Values
 			q[k] = v
 		}
 	}
-	signed, err := s.cursors.sign(ctx, s.store, cursor)
+	signed, err := s.cursors.Sign(ctx, s.store, cursor)
 	if err != nil {
 		return "", err
 	}

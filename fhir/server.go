@@ -16,6 +16,7 @@ import (
 	"github.com/fhirgraph/fhirgraph/authz"
 	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
+	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -72,7 +73,7 @@ type server struct {
 	version string
 
 	searchTimeout time.Duration
-	cursors       cursorSigner
+	cursors       search.CursorSigner
 	oauth         *OAuthURIs
 	audit         Auditor
 }

@@ -7,18 +7,434 @@ package graph
 
 import (
 	"context"
-	"net/url"
 
 	"github.com/fhirgraph/fhirgraph/graph/generated"
 	"github.com/fhirgraph/fhirgraph/graph/model"
 )
 
+// Resource is the resolver for the resource field.
+func (r *carePlanOrMedicationRequestOrServiceRequestReferenceResolver) Resource(ctx context.Context, obj *model.CarePlanOrMedicationRequestOrServiceRequestReference, optional *bool) (model.CarePlanOrMedicationRequestOrServiceRequest, error) {
+	return resolve[model.CarePlanOrMedicationRequestOrServiceRequest](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *carePlanOrServiceRequestReferenceResolver) Resource(ctx context.Context, obj *model.CarePlanOrServiceRequestReference, optional *bool) (model.CarePlanOrServiceRequest, error) {
+	return resolve[model.CarePlanOrServiceRequest](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *carePlanReferenceResolver) Resource(ctx context.Context, obj *model.CarePlanReference, optional *bool) (*model.CarePlan, error) {
+	return resolve[*model.CarePlan](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *careTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *careTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *careTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *careTeamOrOrganizationOrPractitionerOrPractitionerRoleReferenceResolver) Resource(ctx context.Context, obj *model.CareTeamOrOrganizationOrPractitionerOrPractitionerRoleReference, optional *bool) (model.CareTeamOrOrganizationOrPractitionerOrPractitionerRole, error) {
+	return resolve[model.CareTeamOrOrganizationOrPractitionerOrPractitionerRole](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *careTeamReferenceResolver) Resource(ctx context.Context, obj *model.CareTeamReference, optional *bool) (*model.CareTeam, error) {
+	return resolve[*model.CareTeam](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReference, optional *bool) (model.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedure, error) {
+	return resolve[model.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedure](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrDiagnosticReportOrDocumentReferenceOrObservationReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationReference, optional *bool) (model.ConditionOrDiagnosticReportOrDocumentReferenceOrObservation, error) {
+	return resolve[model.ConditionOrDiagnosticReportOrDocumentReferenceOrObservation](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrDiagnosticReportOrObservationReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrDiagnosticReportOrObservationReference, optional *bool) (model.ConditionOrDiagnosticReportOrObservation, error) {
+	return resolve[model.ConditionOrDiagnosticReportOrObservation](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrObservationOrProcedureReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrObservationOrProcedureReference, optional *bool) (model.ConditionOrObservationOrProcedure, error) {
+	return resolve[model.ConditionOrObservationOrProcedure](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrObservationOrServiceRequestReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrObservationOrServiceRequestReference, optional *bool) (model.ConditionOrObservationOrServiceRequest, error) {
+	return resolve[model.ConditionOrObservationOrServiceRequest](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrObservationReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrObservationReference, optional *bool) (model.ConditionOrObservation, error) {
+	return resolve[model.ConditionOrObservation](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionOrProcedureReferenceResolver) Resource(ctx context.Context, obj *model.ConditionOrProcedureReference, optional *bool) (model.ConditionOrProcedure, error) {
+	return resolve[model.ConditionOrProcedure](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *conditionReferenceResolver) Resource(ctx context.Context, obj *model.ConditionReference, optional *bool) (*model.Condition, error) {
+	return resolve[*model.Condition](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *coverageReferenceResolver) Resource(ctx context.Context, obj *model.CoverageReference, optional *bool) (*model.Coverage, error) {
+	return resolve[*model.Coverage](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReferenceResolver) Resource(ctx context.Context, obj *model.DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReference, optional *bool) (model.DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimen, error) {
+	return resolve[model.DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimen](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceOrGroupOrLocationOrPatientReferenceResolver) Resource(ctx context.Context, obj *model.DeviceOrGroupOrLocationOrPatientReference, optional *bool) (model.DeviceOrGroupOrLocationOrPatient, error) {
+	return resolve[model.DeviceOrGroupOrLocationOrPatient](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReferenceResolver) Resource(ctx context.Context, obj *model.DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReference, optional *bool) (model.DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRole, error) {
+	return resolve[model.DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRole](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceOrGroupOrPatientOrPractitionerReferenceResolver) Resource(ctx context.Context, obj *model.DeviceOrGroupOrPatientOrPractitionerReference, optional *bool) (model.DeviceOrGroupOrPatientOrPractitioner, error) {
+	return resolve[model.DeviceOrGroupOrPatientOrPractitioner](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceOrMedicationReferenceResolver) Resource(ctx context.Context, obj *model.DeviceOrMedicationReference, optional *bool) (model.DeviceOrMedication, error) {
+	return resolve[model.DeviceOrMedication](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *deviceReferenceResolver) Resource(ctx context.Context, obj *model.DeviceReference, optional *bool) (*model.Device, error) {
+	return resolve[*model.Device](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *diagnosticReportOrDocumentReferenceReferenceResolver) Resource(ctx context.Context, obj *model.DiagnosticReportOrDocumentReferenceReference, optional *bool) (model.DiagnosticReportOrDocumentReference, error) {
+	return resolve[model.DiagnosticReportOrDocumentReference](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *diagnosticReportOrObservationReferenceResolver) Resource(ctx context.Context, obj *model.DiagnosticReportOrObservationReference, optional *bool) (model.DiagnosticReportOrObservation, error) {
+	return resolve[model.DiagnosticReportOrObservation](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *documentReferenceOrMediaOrObservationOrQuestionnaireResponseReferenceResolver) Resource(ctx context.Context, obj *model.DocumentReferenceOrMediaOrObservationOrQuestionnaireResponseReference, optional *bool) (model.DocumentReferenceOrMediaOrObservationOrQuestionnaireResponse, error) {
+	return resolve[model.DocumentReferenceOrMediaOrObservationOrQuestionnaireResponse](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *documentReferenceReferenceResolver) Resource(ctx context.Context, obj *model.DocumentReferenceReference, optional *bool) (*model.DocumentReference, error) {
+	return resolve[*model.DocumentReference](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *encounterReferenceResolver) Resource(ctx context.Context, obj *model.EncounterReference, optional *bool) (*model.Encounter, error) {
+	return resolve[*model.Encounter](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *endpointReferenceResolver) Resource(ctx context.Context, obj *model.EndpointReference, optional *bool) (*model.Endpoint, error) {
+	return resolve[*model.Endpoint](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *goalReferenceResolver) Resource(ctx context.Context, obj *model.GoalReference, optional *bool) (*model.Goal, error) {
+	return resolve[*model.Goal](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *groupOrHealthcareServiceOrLocationOrOrganizationReferenceResolver) Resource(ctx context.Context, obj *model.GroupOrHealthcareServiceOrLocationOrOrganizationReference, optional *bool) (model.GroupOrHealthcareServiceOrLocationOrOrganization, error) {
+	return resolve[model.GroupOrHealthcareServiceOrLocationOrOrganization](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *groupOrOrganizationOrPatientReferenceResolver) Resource(ctx context.Context, obj *model.GroupOrOrganizationOrPatientReference, optional *bool) (model.GroupOrOrganizationOrPatient, error) {
+	return resolve[model.GroupOrOrganizationOrPatient](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *groupOrPatientReferenceResolver) Resource(ctx context.Context, obj *model.GroupOrPatientReference, optional *bool) (model.GroupOrPatient, error) {
+	return resolve[model.GroupOrPatient](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *groupReferenceResolver) Resource(ctx context.Context, obj *model.GroupReference, optional *bool) (*model.Group, error) {
+	return resolve[*model.Group](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *healthcareServiceReferenceResolver) Resource(ctx context.Context, obj *model.HealthcareServiceReference, optional *bool) (*model.HealthcareService, error) {
+	return resolve[*model.HealthcareService](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *immunizationOrMedicationDispenseOrProcedureReferenceResolver) Resource(ctx context.Context, obj *model.ImmunizationOrMedicationDispenseOrProcedureReference, optional *bool) (model.ImmunizationOrMedicationDispenseOrProcedure, error) {
+	return resolve[model.ImmunizationOrMedicationDispenseOrProcedure](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *locationOrOrganizationReferenceResolver) Resource(ctx context.Context, obj *model.LocationOrOrganizationReference, optional *bool) (model.LocationOrOrganization, error) {
+	return resolve[model.LocationOrOrganization](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *locationReferenceResolver) Resource(ctx context.Context, obj *model.LocationReference, optional *bool) (*model.Location, error) {
+	return resolve[*model.Location](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *mediaReferenceResolver) Resource(ctx context.Context, obj *model.MediaReference, optional *bool) (*model.Media, error) {
+	return resolve[*model.Media](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *medicationReferenceResolver) Resource(ctx context.Context, obj *model.MedicationReference, optional *bool) (*model.Medication, error) {
+	return resolve[*model.Medication](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *medicationRequestOrServiceRequestReferenceResolver) Resource(ctx context.Context, obj *model.MedicationRequestOrServiceRequestReference, optional *bool) (model.MedicationRequestOrServiceRequest, error) {
+	return resolve[model.MedicationRequestOrServiceRequest](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *medicationRequestReferenceResolver) Resource(ctx context.Context, obj *model.MedicationRequestReference, optional *bool) (*model.MedicationRequest, error) {
+	return resolve[*model.MedicationRequest](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *observationOrProcedureReferenceResolver) Resource(ctx context.Context, obj *model.ObservationOrProcedureReference, optional *bool) (model.ObservationOrProcedure, error) {
+	return resolve[model.ObservationOrProcedure](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *observationOrQuestionnaireResponseReferenceResolver) Resource(ctx context.Context, obj *model.ObservationOrQuestionnaireResponseReference, optional *bool) (model.ObservationOrQuestionnaireResponse, error) {
+	return resolve[model.ObservationOrQuestionnaireResponse](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *observationReferenceResolver) Resource(ctx context.Context, obj *model.ObservationReference, optional *bool) (*model.Observation, error) {
+	return resolve[*model.Observation](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *organizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *organizationOrPatientOrPractitionerOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.OrganizationOrPatientOrPractitionerOrRelatedPersonReference, optional *bool) (model.OrganizationOrPatientOrPractitionerOrRelatedPerson, error) {
+	return resolve[model.OrganizationOrPatientOrPractitionerOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *organizationOrPatientOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.OrganizationOrPatientOrRelatedPersonReference, optional *bool) (model.OrganizationOrPatientOrRelatedPerson, error) {
+	return resolve[model.OrganizationOrPatientOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *organizationOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.OrganizationOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.OrganizationOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.OrganizationOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *organizationOrPractitionerOrPractitionerRoleReferenceResolver) Resource(ctx context.Context, obj *model.OrganizationOrPractitionerOrPractitionerRoleReference, optional *bool) (model.OrganizationOrPractitionerOrPractitionerRole, error) {
+	return resolve[model.OrganizationOrPractitionerOrPractitionerRole](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *organizationReferenceResolver) Resource(ctx context.Context, obj *model.OrganizationReference, optional *bool) (*model.Organization, error) {
+	return resolve[*model.Organization](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// AllergyIntoleranceList is the resolver for the AllergyIntoleranceList field.
+func (r *patientResolver) AllergyIntoleranceList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, asserter *string, category *string, clinicalStatus *string, code *string, criticality *string, date *string, identifier *string, lastDate *string, manifestation *string, onset *string, patient *string, recorder *string, route *string, severity *string, typeArg *string, verificationStatus *string, count *int, sort *string, cursor *string) ([]*model.AllergyIntolerance, error) {
+	return reverse[model.AllergyIntolerance](ctx, r.Resolver, "AllergyIntolerance", "Patient", obj.ID, reference)
+}
+
+// AuditEventList is the resolver for the AuditEventList field.
+func (r *patientResolver) AuditEventList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, underscoreSource *string, tag *string, action *string, address *string, agent *string, agentName *string, agentRole *string, altid *string, date *string, entity *string, entityName *string, entityRole *string, entityType *string, outcome *string, patient *string, policy *string, site *string, source *string, subtype *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.AuditEvent, error) {
+	return reverse[model.AuditEvent](ctx, r.Resolver, "AuditEvent", "Patient", obj.ID, reference)
+}
+
+// CarePlanList is the resolver for the CarePlanList field.
+func (r *patientResolver) CarePlanList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, activityCode *string, activityDate *string, activityReference *string, basedOn *string, careTeam *string, category *string, condition *string, date *string, encounter *string, goal *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, intent *string, partOf *string, patient *string, performer *string, replaces *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.CarePlan, error) {
+	return reverse[model.CarePlan](ctx, r.Resolver, "CarePlan", "Patient", obj.ID, reference)
+}
+
+// CareTeamList is the resolver for the CareTeamList field.
+func (r *patientResolver) CareTeamList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, category *string, date *string, encounter *string, identifier *string, participant *string, patient *string, role *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.CareTeam, error) {
+	return reverse[model.CareTeam](ctx, r.Resolver, "CareTeam", "Patient", obj.ID, reference)
+}
+
+// ConditionList is the resolver for the ConditionList field.
+func (r *patientResolver) ConditionList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, abatementAge *string, abatementDate *string, abatementString *string, assertedDate *string, asserter *string, bodySite *string, category *string, clinicalStatus *string, code *string, encounter *string, evidence *string, evidenceDetail *string, identifier *string, onsetAge *string, onsetDate *string, onsetInfo *string, patient *string, recordedDate *string, severity *string, stage *string, subject *string, verificationStatus *string, count *int, sort *string, cursor *string) ([]*model.Condition, error) {
+	return reverse[model.Condition](ctx, r.Resolver, "Condition", "Patient", obj.ID, reference)
+}
+
+// CoverageList is the resolver for the CoverageList field.
+func (r *patientResolver) CoverageList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, beneficiary *string, classType *string, classValue *string, dependent *string, identifier *string, patient *string, payor *string, policyHolder *string, status *string, subscriber *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Coverage, error) {
+	return reverse[model.Coverage](ctx, r.Resolver, "Coverage", "Patient", obj.ID, reference)
+}
+
+// DeviceList is the resolver for the DeviceList field.
+func (r *patientResolver) DeviceList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, deviceName *string, identifier *string, location *string, manufacturer *string, model *string, organization *string, patient *string, status *string, typeArg *string, udiCarrier *string, udiDi *string, url *string, count *int, sort *string, cursor *string) ([]*model.Device, error) {
+	return patientDeviceList(ctx, r.Resolver, obj, reference)
+}
+
+// DiagnosticReportList is the resolver for the DiagnosticReportList field.
+func (r *patientResolver) DiagnosticReportList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, conclusion *string, date *string, encounter *string, identifier *string, issued *string, media *string, patient *string, performer *string, result *string, resultsInterpreter *string, specimen *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.DiagnosticReport, error) {
+	return reverse[model.DiagnosticReport](ctx, r.Resolver, "DiagnosticReport", "Patient", obj.ID, reference)
+}
+
+// DocumentReferenceList is the resolver for the DocumentReferenceList field.
+func (r *patientResolver) DocumentReferenceList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authenticator *string, author *string, category *string, contenttype *string, custodian *string, date *string, description *string, encounter *string, event *string, facility *string, format *string, identifier *string, language *string, location *string, patient *string, period *string, related *string, relatesto *string, relation *string, relationship *string, securityLabel *string, setting *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.DocumentReference, error) {
+	return reverse[model.DocumentReference](ctx, r.Resolver, "DocumentReference", "Patient", obj.ID, reference)
+}
+
+// EncounterList is the resolver for the EncounterList field.
+func (r *patientResolver) EncounterList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, account *string, appointment *string, basedOn *string, class *string, date *string, diagnosis *string, dischargeDisposition *string, episodeOfCare *string, identifier *string, length *string, location *string, locationPeriod *string, partOf *string, participant *string, participantType *string, patient *string, practitioner *string, reasonCode *string, reasonReference *string, serviceProvider *string, specialArrangement *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Encounter, error) {
+	return reverse[model.Encounter](ctx, r.Resolver, "Encounter", "Patient", obj.ID, reference)
+}
+
+// GoalList is the resolver for the GoalList field.
+func (r *patientResolver) GoalList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, achievementStatus *string, category *string, description *string, identifier *string, lifecycleStatus *string, patient *string, startDate *string, subject *string, targetDate *string, count *int, sort *string, cursor *string) ([]*model.Goal, error) {
+	return reverse[model.Goal](ctx, r.Resolver, "Goal", "Patient", obj.ID, reference)
+}
+
+// GroupList is the resolver for the GroupList field.
+func (r *patientResolver) GroupList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, actual *string, characteristic *string, characteristicValue *string, code *string, exclude *string, identifier *string, managingEntity *string, member *string, typeArg *string, value *string, count *int, sort *string, cursor *string) ([]*model.Group, error) {
+	return reverse[model.Group](ctx, r.Resolver, "Group", "Patient", obj.ID, reference)
+}
+
+// ImmunizationList is the resolver for the ImmunizationList field.
+func (r *patientResolver) ImmunizationList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, date *string, identifier *string, location *string, lotNumber *string, manufacturer *string, patient *string, performer *string, reaction *string, reactionDate *string, reasonCode *string, reasonReference *string, series *string, status *string, statusReason *string, targetDisease *string, vaccineCode *string, count *int, sort *string, cursor *string) ([]*model.Immunization, error) {
+	return reverse[model.Immunization](ctx, r.Resolver, "Immunization", "Patient", obj.ID, reference)
+}
+
+// MediaList is the resolver for the MediaList field.
+func (r *patientResolver) MediaList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, created *string, device *string, encounter *string, identifier *string, modality *string, operator *string, patient *string, site *string, status *string, subject *string, typeArg *string, view *string, count *int, sort *string, cursor *string) ([]*model.Media, error) {
+	return reverse[model.Media](ctx, r.Resolver, "Media", "Patient", obj.ID, reference)
+}
+
+// MedicationDispenseList is the resolver for the MedicationDispenseList field.
+func (r *patientResolver) MedicationDispenseList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, destination *string, identifier *string, medication *string, patient *string, performer *string, prescription *string, receiver *string, responsibleparty *string, status *string, subject *string, typeArg *string, whenhandedover *string, whenprepared *string, count *int, sort *string, cursor *string) ([]*model.MedicationDispense, error) {
+	return reverse[model.MedicationDispense](ctx, r.Resolver, "MedicationDispense", "Patient", obj.ID, reference)
+}
+
+// MedicationRequestList is the resolver for the MedicationRequestList field.
+func (r *patientResolver) MedicationRequestList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authoredon *string, category *string, code *string, date *string, encounter *string, identifier *string, intendedDispenser *string, intendedPerformer *string, intendedPerformertype *string, intent *string, medication *string, patient *string, priority *string, requester *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.MedicationRequest, error) {
+	return reverse[model.MedicationRequest](ctx, r.Resolver, "MedicationRequest", "Patient", obj.ID, reference)
+}
+
 // ObservationList is the resolver for the ObservationList field.
 func (r *patientResolver) ObservationList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, codeValueConcept *string, codeValueDate *string, codeValueQuantity *string, codeValueString *string, comboCode *string, comboCodeValueConcept *string, comboCodeValueQuantity *string, comboDataAbsentReason *string, comboValueConcept *string, comboValueQuantity *string, componentCode *string, componentCodeValueConcept *string, componentCodeValueQuantity *string, componentDataAbsentReason *string, componentValueConcept *string, componentValueQuantity *string, dataAbsentReason *string, date *string, derivedFrom *string, device *string, encounter *string, focus *string, hasMember *string, identifier *string, method *string, partOf *string, patient *string, performer *string, specimen *string, status *string, subject *string, valueConcept *string, valueDate *string, valueQuantity *string, valueString *string, count *int, sort *string, cursor *string) ([]*model.Observation, error) {
-	if obj == nil || obj.ID == nil {
-		return nil, nil
-	}
-	return list[model.Observation](ctx, r.Resolver, "Observation", url.Values{searchName(reference): {"Patient/" + *obj.ID}})
+	return reverse[model.Observation](ctx, r.Resolver, "Observation", "Patient", obj.ID, reference)
+}
+
+// PatientList is the resolver for the PatientList field.
+func (r *patientResolver) PatientList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, birthdate *string, deathDate *string, deceased *string, email *string, ethnicity *string, family *string, gender *string, genderIdentity *string, generalPractitioner *string, given *string, identifier *string, language *string, link *string, name *string, organization *string, phone *string, phonetic *string, race *string, telecom *string, count *int, sort *string, cursor *string) ([]*model.Patient, error) {
+	return reverse[model.Patient](ctx, r.Resolver, "Patient", "Patient", obj.ID, reference)
+}
+
+// ProcedureList is the resolver for the ProcedureList field.
+func (r *patientResolver) ProcedureList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, date *string, encounter *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, location *string, partOf *string, patient *string, performer *string, reasonCode *string, reasonReference *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.Procedure, error) {
+	return reverse[model.Procedure](ctx, r.Resolver, "Procedure", "Patient", obj.ID, reference)
+}
+
+// ProvenanceList is the resolver for the ProvenanceList field.
+func (r *patientResolver) ProvenanceList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, agent *string, agentRole *string, agentType *string, entity *string, location *string, patient *string, recorded *string, signatureType *string, target *string, when *string, count *int, sort *string, cursor *string) ([]*model.Provenance, error) {
+	return reverse[model.Provenance](ctx, r.Resolver, "Provenance", "Patient", obj.ID, reference)
+}
+
+// QuestionnaireResponseList is the resolver for the QuestionnaireResponseList field.
+func (r *patientResolver) QuestionnaireResponseList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, underscoreSource *string, tag *string, author *string, authored *string, basedOn *string, encounter *string, identifier *string, partOf *string, patient *string, questionnaire *string, source *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.QuestionnaireResponse, error) {
+	return reverse[model.QuestionnaireResponse](ctx, r.Resolver, "QuestionnaireResponse", "Patient", obj.ID, reference)
+}
+
+// RelatedPersonList is the resolver for the RelatedPersonList field.
+func (r *patientResolver) RelatedPersonList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, birthdate *string, email *string, gender *string, identifier *string, name *string, patient *string, phone *string, phonetic *string, relationship *string, telecom *string, count *int, sort *string, cursor *string) ([]*model.RelatedPerson, error) {
+	return reverse[model.RelatedPerson](ctx, r.Resolver, "RelatedPerson", "Patient", obj.ID, reference)
+}
+
+// ServiceRequestList is the resolver for the ServiceRequestList field.
+func (r *patientResolver) ServiceRequestList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authored *string, basedOn *string, bodySite *string, category *string, code *string, encounter *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, intent *string, occurrence *string, patient *string, performer *string, performerType *string, priority *string, replaces *string, requester *string, requisition *string, specimen *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.ServiceRequest, error) {
+	return reverse[model.ServiceRequest](ctx, r.Resolver, "ServiceRequest", "Patient", obj.ID, reference)
+}
+
+// SpecimenList is the resolver for the SpecimenList field.
+func (r *patientResolver) SpecimenList(ctx context.Context, obj *model.Patient, reference string, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, accession *string, bodysite *string, collected *string, collector *string, container *string, containerID *string, identifier *string, parent *string, patient *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Specimen, error) {
+	return reverse[model.Specimen](ctx, r.Resolver, "Specimen", "Patient", obj.ID, reference)
+}
+
+// Resource is the resolver for the resource field.
+func (r *patientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.PatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.PatientOrPractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.PatientOrPractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *patientOrPractitionerReferenceResolver) Resource(ctx context.Context, obj *model.PatientOrPractitionerReference, optional *bool) (model.PatientOrPractitioner, error) {
+	return resolve[model.PatientOrPractitioner](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *patientOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.PatientOrRelatedPersonReference, optional *bool) (model.PatientOrRelatedPerson, error) {
+	return resolve[model.PatientOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *patientReferenceResolver) Resource(ctx context.Context, obj *model.PatientReference, optional *bool) (*model.Patient, error) {
+	return resolve[*model.Patient](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *practitionerOrPractitionerRoleOrRelatedPersonReferenceResolver) Resource(ctx context.Context, obj *model.PractitionerOrPractitionerRoleOrRelatedPersonReference, optional *bool) (model.PractitionerOrPractitionerRoleOrRelatedPerson, error) {
+	return resolve[model.PractitionerOrPractitionerRoleOrRelatedPerson](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *practitionerOrPractitionerRoleReferenceResolver) Resource(ctx context.Context, obj *model.PractitionerOrPractitionerRoleReference, optional *bool) (model.PractitionerOrPractitionerRole, error) {
+	return resolve[model.PractitionerOrPractitionerRole](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *practitionerReferenceResolver) Resource(ctx context.Context, obj *model.PractitionerReference, optional *bool) (*model.Practitioner, error) {
+	return resolve[*model.Practitioner](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *procedureReferenceResolver) Resource(ctx context.Context, obj *model.ProcedureReference, optional *bool) (*model.Procedure, error) {
+	return resolve[*model.Procedure](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *provenanceReferenceResolver) Resource(ctx context.Context, obj *model.ProvenanceReference, optional *bool) (*model.Provenance, error) {
+	return resolve[*model.Provenance](ctx, r.Resolver, obj.Reference, optional)
 }
 
 // AllergyIntolerance is the resolver for the AllergyIntolerance field.
@@ -28,12 +444,12 @@ func (r *queryResolver) AllergyIntolerance(ctx context.Context, id string) (*mod
 
 // AllergyIntoleranceList is the resolver for the AllergyIntoleranceList field.
 func (r *queryResolver) AllergyIntoleranceList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, asserter *string, category *string, clinicalStatus *string, code *string, criticality *string, date *string, identifier *string, lastDate *string, manifestation *string, onset *string, patient *string, recorder *string, route *string, severity *string, typeArg *string, verificationStatus *string, count *int, sort *string, cursor *string) ([]*model.AllergyIntolerance, error) {
-	return list[model.AllergyIntolerance](ctx, r.Resolver, "AllergyIntolerance", nil)
+	return list[model.AllergyIntolerance](ctx, r.Resolver, "AllergyIntolerance")
 }
 
 // AllergyIntoleranceConnection is the resolver for the AllergyIntoleranceConnection field.
 func (r *queryResolver) AllergyIntoleranceConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, asserter *string, category *string, clinicalStatus *string, code *string, criticality *string, date *string, identifier *string, lastDate *string, manifestation *string, onset *string, patient *string, recorder *string, route *string, severity *string, typeArg *string, verificationStatus *string, count *int, sort *string, cursor *string) (*model.AllergyIntoleranceConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.AllergyIntoleranceConnection is not implemented yet")
+	return connection[model.AllergyIntoleranceConnection](ctx, r.Resolver, "AllergyIntolerance")
 }
 
 // AuditEvent is the resolver for the AuditEvent field.
@@ -43,12 +459,12 @@ func (r *queryResolver) AuditEvent(ctx context.Context, id string) (*model.Audit
 
 // AuditEventList is the resolver for the AuditEventList field.
 func (r *queryResolver) AuditEventList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, underscoreSource *string, tag *string, action *string, address *string, agent *string, agentName *string, agentRole *string, altid *string, date *string, entity *string, entityName *string, entityRole *string, entityType *string, outcome *string, patient *string, policy *string, site *string, source *string, subtype *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.AuditEvent, error) {
-	return list[model.AuditEvent](ctx, r.Resolver, "AuditEvent", nil)
+	return list[model.AuditEvent](ctx, r.Resolver, "AuditEvent")
 }
 
 // AuditEventConnection is the resolver for the AuditEventConnection field.
 func (r *queryResolver) AuditEventConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, underscoreSource *string, tag *string, action *string, address *string, agent *string, agentName *string, agentRole *string, altid *string, date *string, entity *string, entityName *string, entityRole *string, entityType *string, outcome *string, patient *string, policy *string, site *string, source *string, subtype *string, typeArg *string, count *int, sort *string, cursor *string) (*model.AuditEventConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.AuditEventConnection is not implemented yet")
+	return connection[model.AuditEventConnection](ctx, r.Resolver, "AuditEvent")
 }
 
 // CarePlan is the resolver for the CarePlan field.
@@ -58,12 +474,12 @@ func (r *queryResolver) CarePlan(ctx context.Context, id string) (*model.CarePla
 
 // CarePlanList is the resolver for the CarePlanList field.
 func (r *queryResolver) CarePlanList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, activityCode *string, activityDate *string, activityReference *string, basedOn *string, careTeam *string, category *string, condition *string, date *string, encounter *string, goal *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, intent *string, partOf *string, patient *string, performer *string, replaces *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.CarePlan, error) {
-	return list[model.CarePlan](ctx, r.Resolver, "CarePlan", nil)
+	return list[model.CarePlan](ctx, r.Resolver, "CarePlan")
 }
 
 // CarePlanConnection is the resolver for the CarePlanConnection field.
 func (r *queryResolver) CarePlanConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, activityCode *string, activityDate *string, activityReference *string, basedOn *string, careTeam *string, category *string, condition *string, date *string, encounter *string, goal *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, intent *string, partOf *string, patient *string, performer *string, replaces *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.CarePlanConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.CarePlanConnection is not implemented yet")
+	return connection[model.CarePlanConnection](ctx, r.Resolver, "CarePlan")
 }
 
 // CareTeam is the resolver for the CareTeam field.
@@ -73,12 +489,12 @@ func (r *queryResolver) CareTeam(ctx context.Context, id string) (*model.CareTea
 
 // CareTeamList is the resolver for the CareTeamList field.
 func (r *queryResolver) CareTeamList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, category *string, date *string, encounter *string, identifier *string, participant *string, patient *string, role *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.CareTeam, error) {
-	return list[model.CareTeam](ctx, r.Resolver, "CareTeam", nil)
+	return list[model.CareTeam](ctx, r.Resolver, "CareTeam")
 }
 
 // CareTeamConnection is the resolver for the CareTeamConnection field.
 func (r *queryResolver) CareTeamConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, category *string, date *string, encounter *string, identifier *string, participant *string, patient *string, role *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.CareTeamConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.CareTeamConnection is not implemented yet")
+	return connection[model.CareTeamConnection](ctx, r.Resolver, "CareTeam")
 }
 
 // Condition is the resolver for the Condition field.
@@ -88,12 +504,12 @@ func (r *queryResolver) Condition(ctx context.Context, id string) (*model.Condit
 
 // ConditionList is the resolver for the ConditionList field.
 func (r *queryResolver) ConditionList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, abatementAge *string, abatementDate *string, abatementString *string, assertedDate *string, asserter *string, bodySite *string, category *string, clinicalStatus *string, code *string, encounter *string, evidence *string, evidenceDetail *string, identifier *string, onsetAge *string, onsetDate *string, onsetInfo *string, patient *string, recordedDate *string, severity *string, stage *string, subject *string, verificationStatus *string, count *int, sort *string, cursor *string) ([]*model.Condition, error) {
-	return list[model.Condition](ctx, r.Resolver, "Condition", nil)
+	return list[model.Condition](ctx, r.Resolver, "Condition")
 }
 
 // ConditionConnection is the resolver for the ConditionConnection field.
 func (r *queryResolver) ConditionConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, abatementAge *string, abatementDate *string, abatementString *string, assertedDate *string, asserter *string, bodySite *string, category *string, clinicalStatus *string, code *string, encounter *string, evidence *string, evidenceDetail *string, identifier *string, onsetAge *string, onsetDate *string, onsetInfo *string, patient *string, recordedDate *string, severity *string, stage *string, subject *string, verificationStatus *string, count *int, sort *string, cursor *string) (*model.ConditionConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ConditionConnection is not implemented yet")
+	return connection[model.ConditionConnection](ctx, r.Resolver, "Condition")
 }
 
 // Coverage is the resolver for the Coverage field.
@@ -103,12 +519,12 @@ func (r *queryResolver) Coverage(ctx context.Context, id string) (*model.Coverag
 
 // CoverageList is the resolver for the CoverageList field.
 func (r *queryResolver) CoverageList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, beneficiary *string, classType *string, classValue *string, dependent *string, identifier *string, patient *string, payor *string, policyHolder *string, status *string, subscriber *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Coverage, error) {
-	return list[model.Coverage](ctx, r.Resolver, "Coverage", nil)
+	return list[model.Coverage](ctx, r.Resolver, "Coverage")
 }
 
 // CoverageConnection is the resolver for the CoverageConnection field.
 func (r *queryResolver) CoverageConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, beneficiary *string, classType *string, classValue *string, dependent *string, identifier *string, patient *string, payor *string, policyHolder *string, status *string, subscriber *string, typeArg *string, count *int, sort *string, cursor *string) (*model.CoverageConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.CoverageConnection is not implemented yet")
+	return connection[model.CoverageConnection](ctx, r.Resolver, "Coverage")
 }
 
 // Device is the resolver for the Device field.
@@ -123,7 +539,7 @@ func (r *queryResolver) DeviceList(ctx context.Context, id *string, lastUpdated 
 
 // DeviceConnection is the resolver for the DeviceConnection field.
 func (r *queryResolver) DeviceConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, deviceName *string, identifier *string, location *string, manufacturer *string, model *string, organization *string, patient *string, status *string, typeArg *string, udiCarrier *string, udiDi *string, url *string, count *int, sort *string, cursor *string) (*model.DeviceConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.DeviceConnection is not implemented yet")
+	return deviceConnection(ctx, r.Resolver)
 }
 
 // DiagnosticReport is the resolver for the DiagnosticReport field.
@@ -133,12 +549,12 @@ func (r *queryResolver) DiagnosticReport(ctx context.Context, id string) (*model
 
 // DiagnosticReportList is the resolver for the DiagnosticReportList field.
 func (r *queryResolver) DiagnosticReportList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, conclusion *string, date *string, encounter *string, identifier *string, issued *string, media *string, patient *string, performer *string, result *string, resultsInterpreter *string, specimen *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.DiagnosticReport, error) {
-	return list[model.DiagnosticReport](ctx, r.Resolver, "DiagnosticReport", nil)
+	return list[model.DiagnosticReport](ctx, r.Resolver, "DiagnosticReport")
 }
 
 // DiagnosticReportConnection is the resolver for the DiagnosticReportConnection field.
 func (r *queryResolver) DiagnosticReportConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, conclusion *string, date *string, encounter *string, identifier *string, issued *string, media *string, patient *string, performer *string, result *string, resultsInterpreter *string, specimen *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.DiagnosticReportConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.DiagnosticReportConnection is not implemented yet")
+	return connection[model.DiagnosticReportConnection](ctx, r.Resolver, "DiagnosticReport")
 }
 
 // DocumentReference is the resolver for the DocumentReference field.
@@ -148,12 +564,12 @@ func (r *queryResolver) DocumentReference(ctx context.Context, id string) (*mode
 
 // DocumentReferenceList is the resolver for the DocumentReferenceList field.
 func (r *queryResolver) DocumentReferenceList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authenticator *string, author *string, category *string, contenttype *string, custodian *string, date *string, description *string, encounter *string, event *string, facility *string, format *string, identifier *string, language *string, location *string, patient *string, period *string, related *string, relatesto *string, relation *string, relationship *string, securityLabel *string, setting *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.DocumentReference, error) {
-	return list[model.DocumentReference](ctx, r.Resolver, "DocumentReference", nil)
+	return list[model.DocumentReference](ctx, r.Resolver, "DocumentReference")
 }
 
 // DocumentReferenceConnection is the resolver for the DocumentReferenceConnection field.
 func (r *queryResolver) DocumentReferenceConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authenticator *string, author *string, category *string, contenttype *string, custodian *string, date *string, description *string, encounter *string, event *string, facility *string, format *string, identifier *string, language *string, location *string, patient *string, period *string, related *string, relatesto *string, relation *string, relationship *string, securityLabel *string, setting *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) (*model.DocumentReferenceConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.DocumentReferenceConnection is not implemented yet")
+	return connection[model.DocumentReferenceConnection](ctx, r.Resolver, "DocumentReference")
 }
 
 // Encounter is the resolver for the Encounter field.
@@ -163,12 +579,12 @@ func (r *queryResolver) Encounter(ctx context.Context, id string) (*model.Encoun
 
 // EncounterList is the resolver for the EncounterList field.
 func (r *queryResolver) EncounterList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, account *string, appointment *string, basedOn *string, class *string, date *string, diagnosis *string, dischargeDisposition *string, episodeOfCare *string, identifier *string, length *string, location *string, locationPeriod *string, partOf *string, participant *string, participantType *string, patient *string, practitioner *string, reasonCode *string, reasonReference *string, serviceProvider *string, specialArrangement *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Encounter, error) {
-	return list[model.Encounter](ctx, r.Resolver, "Encounter", nil)
+	return list[model.Encounter](ctx, r.Resolver, "Encounter")
 }
 
 // EncounterConnection is the resolver for the EncounterConnection field.
 func (r *queryResolver) EncounterConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, account *string, appointment *string, basedOn *string, class *string, date *string, diagnosis *string, dischargeDisposition *string, episodeOfCare *string, identifier *string, length *string, location *string, locationPeriod *string, partOf *string, participant *string, participantType *string, patient *string, practitioner *string, reasonCode *string, reasonReference *string, serviceProvider *string, specialArrangement *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) (*model.EncounterConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.EncounterConnection is not implemented yet")
+	return connection[model.EncounterConnection](ctx, r.Resolver, "Encounter")
 }
 
 // Endpoint is the resolver for the Endpoint field.
@@ -178,12 +594,12 @@ func (r *queryResolver) Endpoint(ctx context.Context, id string) (*model.Endpoin
 
 // EndpointList is the resolver for the EndpointList field.
 func (r *queryResolver) EndpointList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, connectionType *string, identifier *string, name *string, organization *string, payloadType *string, status *string, count *int, sort *string, cursor *string) ([]*model.Endpoint, error) {
-	return list[model.Endpoint](ctx, r.Resolver, "Endpoint", nil)
+	return list[model.Endpoint](ctx, r.Resolver, "Endpoint")
 }
 
 // EndpointConnection is the resolver for the EndpointConnection field.
 func (r *queryResolver) EndpointConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, connectionType *string, identifier *string, name *string, organization *string, payloadType *string, status *string, count *int, sort *string, cursor *string) (*model.EndpointConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.EndpointConnection is not implemented yet")
+	return connection[model.EndpointConnection](ctx, r.Resolver, "Endpoint")
 }
 
 // Goal is the resolver for the Goal field.
@@ -193,12 +609,12 @@ func (r *queryResolver) Goal(ctx context.Context, id string) (*model.Goal, error
 
 // GoalList is the resolver for the GoalList field.
 func (r *queryResolver) GoalList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, achievementStatus *string, category *string, description *string, identifier *string, lifecycleStatus *string, patient *string, startDate *string, subject *string, targetDate *string, count *int, sort *string, cursor *string) ([]*model.Goal, error) {
-	return list[model.Goal](ctx, r.Resolver, "Goal", nil)
+	return list[model.Goal](ctx, r.Resolver, "Goal")
 }
 
 // GoalConnection is the resolver for the GoalConnection field.
 func (r *queryResolver) GoalConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, achievementStatus *string, category *string, description *string, identifier *string, lifecycleStatus *string, patient *string, startDate *string, subject *string, targetDate *string, count *int, sort *string, cursor *string) (*model.GoalConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.GoalConnection is not implemented yet")
+	return connection[model.GoalConnection](ctx, r.Resolver, "Goal")
 }
 
 // Group is the resolver for the Group field.
@@ -208,12 +624,12 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*model.Group, err
 
 // GroupList is the resolver for the GroupList field.
 func (r *queryResolver) GroupList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, actual *string, characteristic *string, characteristicValue *string, code *string, exclude *string, identifier *string, managingEntity *string, member *string, typeArg *string, value *string, count *int, sort *string, cursor *string) ([]*model.Group, error) {
-	return list[model.Group](ctx, r.Resolver, "Group", nil)
+	return list[model.Group](ctx, r.Resolver, "Group")
 }
 
 // GroupConnection is the resolver for the GroupConnection field.
 func (r *queryResolver) GroupConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, actual *string, characteristic *string, characteristicValue *string, code *string, exclude *string, identifier *string, managingEntity *string, member *string, typeArg *string, value *string, count *int, sort *string, cursor *string) (*model.GroupConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.GroupConnection is not implemented yet")
+	return connection[model.GroupConnection](ctx, r.Resolver, "Group")
 }
 
 // HealthcareService is the resolver for the HealthcareService field.
@@ -223,12 +639,12 @@ func (r *queryResolver) HealthcareService(ctx context.Context, id string) (*mode
 
 // HealthcareServiceList is the resolver for the HealthcareServiceList field.
 func (r *queryResolver) HealthcareServiceList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, characteristic *string, coverageArea *string, endpoint *string, identifier *string, location *string, name *string, organization *string, program *string, serviceCategory *string, serviceType *string, specialty *string, count *int, sort *string, cursor *string) ([]*model.HealthcareService, error) {
-	return list[model.HealthcareService](ctx, r.Resolver, "HealthcareService", nil)
+	return list[model.HealthcareService](ctx, r.Resolver, "HealthcareService")
 }
 
 // HealthcareServiceConnection is the resolver for the HealthcareServiceConnection field.
 func (r *queryResolver) HealthcareServiceConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, characteristic *string, coverageArea *string, endpoint *string, identifier *string, location *string, name *string, organization *string, program *string, serviceCategory *string, serviceType *string, specialty *string, count *int, sort *string, cursor *string) (*model.HealthcareServiceConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.HealthcareServiceConnection is not implemented yet")
+	return connection[model.HealthcareServiceConnection](ctx, r.Resolver, "HealthcareService")
 }
 
 // Immunization is the resolver for the Immunization field.
@@ -238,12 +654,12 @@ func (r *queryResolver) Immunization(ctx context.Context, id string) (*model.Imm
 
 // ImmunizationList is the resolver for the ImmunizationList field.
 func (r *queryResolver) ImmunizationList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, date *string, identifier *string, location *string, lotNumber *string, manufacturer *string, patient *string, performer *string, reaction *string, reactionDate *string, reasonCode *string, reasonReference *string, series *string, status *string, statusReason *string, targetDisease *string, vaccineCode *string, count *int, sort *string, cursor *string) ([]*model.Immunization, error) {
-	return list[model.Immunization](ctx, r.Resolver, "Immunization", nil)
+	return list[model.Immunization](ctx, r.Resolver, "Immunization")
 }
 
 // ImmunizationConnection is the resolver for the ImmunizationConnection field.
 func (r *queryResolver) ImmunizationConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, date *string, identifier *string, location *string, lotNumber *string, manufacturer *string, patient *string, performer *string, reaction *string, reactionDate *string, reasonCode *string, reasonReference *string, series *string, status *string, statusReason *string, targetDisease *string, vaccineCode *string, count *int, sort *string, cursor *string) (*model.ImmunizationConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ImmunizationConnection is not implemented yet")
+	return connection[model.ImmunizationConnection](ctx, r.Resolver, "Immunization")
 }
 
 // Location is the resolver for the Location field.
@@ -253,12 +669,12 @@ func (r *queryResolver) Location(ctx context.Context, id string) (*model.Locatio
 
 // LocationList is the resolver for the LocationList field.
 func (r *queryResolver) LocationList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, endpoint *string, identifier *string, name *string, near *string, operationalStatus *string, organization *string, partof *string, status *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Location, error) {
-	return list[model.Location](ctx, r.Resolver, "Location", nil)
+	return list[model.Location](ctx, r.Resolver, "Location")
 }
 
 // LocationConnection is the resolver for the LocationConnection field.
 func (r *queryResolver) LocationConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, endpoint *string, identifier *string, name *string, near *string, operationalStatus *string, organization *string, partof *string, status *string, typeArg *string, count *int, sort *string, cursor *string) (*model.LocationConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.LocationConnection is not implemented yet")
+	return connection[model.LocationConnection](ctx, r.Resolver, "Location")
 }
 
 // Media is the resolver for the Media field.
@@ -268,12 +684,12 @@ func (r *queryResolver) Media(ctx context.Context, id string) (*model.Media, err
 
 // MediaList is the resolver for the MediaList field.
 func (r *queryResolver) MediaList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, created *string, device *string, encounter *string, identifier *string, modality *string, operator *string, patient *string, site *string, status *string, subject *string, typeArg *string, view *string, count *int, sort *string, cursor *string) ([]*model.Media, error) {
-	return list[model.Media](ctx, r.Resolver, "Media", nil)
+	return list[model.Media](ctx, r.Resolver, "Media")
 }
 
 // MediaConnection is the resolver for the MediaConnection field.
 func (r *queryResolver) MediaConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, created *string, device *string, encounter *string, identifier *string, modality *string, operator *string, patient *string, site *string, status *string, subject *string, typeArg *string, view *string, count *int, sort *string, cursor *string) (*model.MediaConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.MediaConnection is not implemented yet")
+	return connection[model.MediaConnection](ctx, r.Resolver, "Media")
 }
 
 // Medication is the resolver for the Medication field.
@@ -283,12 +699,12 @@ func (r *queryResolver) Medication(ctx context.Context, id string) (*model.Medic
 
 // MedicationList is the resolver for the MedicationList field.
 func (r *queryResolver) MedicationList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, expirationDate *string, form *string, identifier *string, ingredient *string, ingredientCode *string, lotNumber *string, manufacturer *string, status *string, count *int, sort *string, cursor *string) ([]*model.Medication, error) {
-	return list[model.Medication](ctx, r.Resolver, "Medication", nil)
+	return list[model.Medication](ctx, r.Resolver, "Medication")
 }
 
 // MedicationConnection is the resolver for the MedicationConnection field.
 func (r *queryResolver) MedicationConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, expirationDate *string, form *string, identifier *string, ingredient *string, ingredientCode *string, lotNumber *string, manufacturer *string, status *string, count *int, sort *string, cursor *string) (*model.MedicationConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.MedicationConnection is not implemented yet")
+	return connection[model.MedicationConnection](ctx, r.Resolver, "Medication")
 }
 
 // MedicationDispense is the resolver for the MedicationDispense field.
@@ -298,12 +714,12 @@ func (r *queryResolver) MedicationDispense(ctx context.Context, id string) (*mod
 
 // MedicationDispenseList is the resolver for the MedicationDispenseList field.
 func (r *queryResolver) MedicationDispenseList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, destination *string, identifier *string, medication *string, patient *string, performer *string, prescription *string, receiver *string, responsibleparty *string, status *string, subject *string, typeArg *string, whenhandedover *string, whenprepared *string, count *int, sort *string, cursor *string) ([]*model.MedicationDispense, error) {
-	return list[model.MedicationDispense](ctx, r.Resolver, "MedicationDispense", nil)
+	return list[model.MedicationDispense](ctx, r.Resolver, "MedicationDispense")
 }
 
 // MedicationDispenseConnection is the resolver for the MedicationDispenseConnection field.
 func (r *queryResolver) MedicationDispenseConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, destination *string, identifier *string, medication *string, patient *string, performer *string, prescription *string, receiver *string, responsibleparty *string, status *string, subject *string, typeArg *string, whenhandedover *string, whenprepared *string, count *int, sort *string, cursor *string) (*model.MedicationDispenseConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.MedicationDispenseConnection is not implemented yet")
+	return connection[model.MedicationDispenseConnection](ctx, r.Resolver, "MedicationDispense")
 }
 
 // MedicationRequest is the resolver for the MedicationRequest field.
@@ -313,12 +729,12 @@ func (r *queryResolver) MedicationRequest(ctx context.Context, id string) (*mode
 
 // MedicationRequestList is the resolver for the MedicationRequestList field.
 func (r *queryResolver) MedicationRequestList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authoredon *string, category *string, code *string, date *string, encounter *string, identifier *string, intendedDispenser *string, intendedPerformer *string, intendedPerformertype *string, intent *string, medication *string, patient *string, priority *string, requester *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.MedicationRequest, error) {
-	return list[model.MedicationRequest](ctx, r.Resolver, "MedicationRequest", nil)
+	return list[model.MedicationRequest](ctx, r.Resolver, "MedicationRequest")
 }
 
 // MedicationRequestConnection is the resolver for the MedicationRequestConnection field.
 func (r *queryResolver) MedicationRequestConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authoredon *string, category *string, code *string, date *string, encounter *string, identifier *string, intendedDispenser *string, intendedPerformer *string, intendedPerformertype *string, intent *string, medication *string, patient *string, priority *string, requester *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.MedicationRequestConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.MedicationRequestConnection is not implemented yet")
+	return connection[model.MedicationRequestConnection](ctx, r.Resolver, "MedicationRequest")
 }
 
 // Observation is the resolver for the Observation field.
@@ -328,12 +744,12 @@ func (r *queryResolver) Observation(ctx context.Context, id string) (*model.Obse
 
 // ObservationList is the resolver for the ObservationList field.
 func (r *queryResolver) ObservationList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, codeValueConcept *string, codeValueDate *string, codeValueQuantity *string, codeValueString *string, comboCode *string, comboCodeValueConcept *string, comboCodeValueQuantity *string, comboDataAbsentReason *string, comboValueConcept *string, comboValueQuantity *string, componentCode *string, componentCodeValueConcept *string, componentCodeValueQuantity *string, componentDataAbsentReason *string, componentValueConcept *string, componentValueQuantity *string, dataAbsentReason *string, date *string, derivedFrom *string, device *string, encounter *string, focus *string, hasMember *string, identifier *string, method *string, partOf *string, patient *string, performer *string, specimen *string, status *string, subject *string, valueConcept *string, valueDate *string, valueQuantity *string, valueString *string, count *int, sort *string, cursor *string) ([]*model.Observation, error) {
-	return list[model.Observation](ctx, r.Resolver, "Observation", nil)
+	return list[model.Observation](ctx, r.Resolver, "Observation")
 }
 
 // ObservationConnection is the resolver for the ObservationConnection field.
 func (r *queryResolver) ObservationConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, codeValueConcept *string, codeValueDate *string, codeValueQuantity *string, codeValueString *string, comboCode *string, comboCodeValueConcept *string, comboCodeValueQuantity *string, comboDataAbsentReason *string, comboValueConcept *string, comboValueQuantity *string, componentCode *string, componentCodeValueConcept *string, componentCodeValueQuantity *string, componentDataAbsentReason *string, componentValueConcept *string, componentValueQuantity *string, dataAbsentReason *string, date *string, derivedFrom *string, device *string, encounter *string, focus *string, hasMember *string, identifier *string, method *string, partOf *string, patient *string, performer *string, specimen *string, status *string, subject *string, valueConcept *string, valueDate *string, valueQuantity *string, valueString *string, count *int, sort *string, cursor *string) (*model.ObservationConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ObservationConnection is not implemented yet")
+	return connection[model.ObservationConnection](ctx, r.Resolver, "Observation")
 }
 
 // Organization is the resolver for the Organization field.
@@ -343,12 +759,12 @@ func (r *queryResolver) Organization(ctx context.Context, id string) (*model.Org
 
 // OrganizationList is the resolver for the OrganizationList field.
 func (r *queryResolver) OrganizationList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, endpoint *string, identifier *string, name *string, partof *string, phonetic *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Organization, error) {
-	return list[model.Organization](ctx, r.Resolver, "Organization", nil)
+	return list[model.Organization](ctx, r.Resolver, "Organization")
 }
 
 // OrganizationConnection is the resolver for the OrganizationConnection field.
 func (r *queryResolver) OrganizationConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, endpoint *string, identifier *string, name *string, partof *string, phonetic *string, typeArg *string, count *int, sort *string, cursor *string) (*model.OrganizationConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.OrganizationConnection is not implemented yet")
+	return connection[model.OrganizationConnection](ctx, r.Resolver, "Organization")
 }
 
 // Patient is the resolver for the Patient field.
@@ -358,12 +774,12 @@ func (r *queryResolver) Patient(ctx context.Context, id string) (*model.Patient,
 
 // PatientList is the resolver for the PatientList field.
 func (r *queryResolver) PatientList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, birthdate *string, deathDate *string, deceased *string, email *string, ethnicity *string, family *string, gender *string, genderIdentity *string, generalPractitioner *string, given *string, identifier *string, language *string, link *string, name *string, organization *string, phone *string, phonetic *string, race *string, telecom *string, count *int, sort *string, cursor *string) ([]*model.Patient, error) {
-	return list[model.Patient](ctx, r.Resolver, "Patient", nil)
+	return list[model.Patient](ctx, r.Resolver, "Patient")
 }
 
 // PatientConnection is the resolver for the PatientConnection field.
 func (r *queryResolver) PatientConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, birthdate *string, deathDate *string, deceased *string, email *string, ethnicity *string, family *string, gender *string, genderIdentity *string, generalPractitioner *string, given *string, identifier *string, language *string, link *string, name *string, organization *string, phone *string, phonetic *string, race *string, telecom *string, count *int, sort *string, cursor *string) (*model.PatientConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.PatientConnection is not implemented yet")
+	return connection[model.PatientConnection](ctx, r.Resolver, "Patient")
 }
 
 // Practitioner is the resolver for the Practitioner field.
@@ -373,12 +789,12 @@ func (r *queryResolver) Practitioner(ctx context.Context, id string) (*model.Pra
 
 // PractitionerList is the resolver for the PractitionerList field.
 func (r *queryResolver) PractitionerList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, communication *string, email *string, family *string, gender *string, given *string, identifier *string, name *string, phone *string, phonetic *string, telecom *string, count *int, sort *string, cursor *string) ([]*model.Practitioner, error) {
-	return list[model.Practitioner](ctx, r.Resolver, "Practitioner", nil)
+	return list[model.Practitioner](ctx, r.Resolver, "Practitioner")
 }
 
 // PractitionerConnection is the resolver for the PractitionerConnection field.
 func (r *queryResolver) PractitionerConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, communication *string, email *string, family *string, gender *string, given *string, identifier *string, name *string, phone *string, phonetic *string, telecom *string, count *int, sort *string, cursor *string) (*model.PractitionerConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.PractitionerConnection is not implemented yet")
+	return connection[model.PractitionerConnection](ctx, r.Resolver, "Practitioner")
 }
 
 // PractitionerRole is the resolver for the PractitionerRole field.
@@ -388,12 +804,12 @@ func (r *queryResolver) PractitionerRole(ctx context.Context, id string) (*model
 
 // PractitionerRoleList is the resolver for the PractitionerRoleList field.
 func (r *queryResolver) PractitionerRoleList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, date *string, email *string, endpoint *string, identifier *string, location *string, organization *string, phone *string, practitioner *string, role *string, service *string, specialty *string, telecom *string, count *int, sort *string, cursor *string) ([]*model.PractitionerRole, error) {
-	return list[model.PractitionerRole](ctx, r.Resolver, "PractitionerRole", nil)
+	return list[model.PractitionerRole](ctx, r.Resolver, "PractitionerRole")
 }
 
 // PractitionerRoleConnection is the resolver for the PractitionerRoleConnection field.
 func (r *queryResolver) PractitionerRoleConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, date *string, email *string, endpoint *string, identifier *string, location *string, organization *string, phone *string, practitioner *string, role *string, service *string, specialty *string, telecom *string, count *int, sort *string, cursor *string) (*model.PractitionerRoleConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.PractitionerRoleConnection is not implemented yet")
+	return connection[model.PractitionerRoleConnection](ctx, r.Resolver, "PractitionerRole")
 }
 
 // Procedure is the resolver for the Procedure field.
@@ -403,12 +819,12 @@ func (r *queryResolver) Procedure(ctx context.Context, id string) (*model.Proced
 
 // ProcedureList is the resolver for the ProcedureList field.
 func (r *queryResolver) ProcedureList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, date *string, encounter *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, location *string, partOf *string, patient *string, performer *string, reasonCode *string, reasonReference *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.Procedure, error) {
-	return list[model.Procedure](ctx, r.Resolver, "Procedure", nil)
+	return list[model.Procedure](ctx, r.Resolver, "Procedure")
 }
 
 // ProcedureConnection is the resolver for the ProcedureConnection field.
 func (r *queryResolver) ProcedureConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, basedOn *string, category *string, code *string, date *string, encounter *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, location *string, partOf *string, patient *string, performer *string, reasonCode *string, reasonReference *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.ProcedureConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ProcedureConnection is not implemented yet")
+	return connection[model.ProcedureConnection](ctx, r.Resolver, "Procedure")
 }
 
 // Provenance is the resolver for the Provenance field.
@@ -418,12 +834,12 @@ func (r *queryResolver) Provenance(ctx context.Context, id string) (*model.Prove
 
 // ProvenanceList is the resolver for the ProvenanceList field.
 func (r *queryResolver) ProvenanceList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, agent *string, agentRole *string, agentType *string, entity *string, location *string, patient *string, recorded *string, signatureType *string, target *string, when *string, count *int, sort *string, cursor *string) ([]*model.Provenance, error) {
-	return list[model.Provenance](ctx, r.Resolver, "Provenance", nil)
+	return list[model.Provenance](ctx, r.Resolver, "Provenance")
 }
 
 // ProvenanceConnection is the resolver for the ProvenanceConnection field.
 func (r *queryResolver) ProvenanceConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, agent *string, agentRole *string, agentType *string, entity *string, location *string, patient *string, recorded *string, signatureType *string, target *string, when *string, count *int, sort *string, cursor *string) (*model.ProvenanceConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ProvenanceConnection is not implemented yet")
+	return connection[model.ProvenanceConnection](ctx, r.Resolver, "Provenance")
 }
 
 // Questionnaire is the resolver for the Questionnaire field.
@@ -433,12 +849,12 @@ func (r *queryResolver) Questionnaire(ctx context.Context, id string) (*model.Qu
 
 // QuestionnaireList is the resolver for the QuestionnaireList field.
 func (r *queryResolver) QuestionnaireList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, contextQuantity *string, contextType *string, contextTypeQuantity *string, contextTypeValue *string, date *string, definition *string, description *string, effective *string, identifier *string, jurisdiction *string, name *string, publisher *string, status *string, subjectType *string, title *string, url *string, version *string, count *int, sort *string, cursor *string) ([]*model.Questionnaire, error) {
-	return list[model.Questionnaire](ctx, r.Resolver, "Questionnaire", nil)
+	return list[model.Questionnaire](ctx, r.Resolver, "Questionnaire")
 }
 
 // QuestionnaireConnection is the resolver for the QuestionnaireConnection field.
 func (r *queryResolver) QuestionnaireConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, contextQuantity *string, contextType *string, contextTypeQuantity *string, contextTypeValue *string, date *string, definition *string, description *string, effective *string, identifier *string, jurisdiction *string, name *string, publisher *string, status *string, subjectType *string, title *string, url *string, version *string, count *int, sort *string, cursor *string) (*model.QuestionnaireConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.QuestionnaireConnection is not implemented yet")
+	return connection[model.QuestionnaireConnection](ctx, r.Resolver, "Questionnaire")
 }
 
 // QuestionnaireResponse is the resolver for the QuestionnaireResponse field.
@@ -448,12 +864,12 @@ func (r *queryResolver) QuestionnaireResponse(ctx context.Context, id string) (*
 
 // QuestionnaireResponseList is the resolver for the QuestionnaireResponseList field.
 func (r *queryResolver) QuestionnaireResponseList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, underscoreSource *string, tag *string, author *string, authored *string, basedOn *string, encounter *string, identifier *string, partOf *string, patient *string, questionnaire *string, source *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.QuestionnaireResponse, error) {
-	return list[model.QuestionnaireResponse](ctx, r.Resolver, "QuestionnaireResponse", nil)
+	return list[model.QuestionnaireResponse](ctx, r.Resolver, "QuestionnaireResponse")
 }
 
 // QuestionnaireResponseConnection is the resolver for the QuestionnaireResponseConnection field.
 func (r *queryResolver) QuestionnaireResponseConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, underscoreSource *string, tag *string, author *string, authored *string, basedOn *string, encounter *string, identifier *string, partOf *string, patient *string, questionnaire *string, source *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.QuestionnaireResponseConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.QuestionnaireResponseConnection is not implemented yet")
+	return connection[model.QuestionnaireResponseConnection](ctx, r.Resolver, "QuestionnaireResponse")
 }
 
 // RelatedPerson is the resolver for the RelatedPerson field.
@@ -463,12 +879,12 @@ func (r *queryResolver) RelatedPerson(ctx context.Context, id string) (*model.Re
 
 // RelatedPersonList is the resolver for the RelatedPersonList field.
 func (r *queryResolver) RelatedPersonList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, birthdate *string, email *string, gender *string, identifier *string, name *string, patient *string, phone *string, phonetic *string, relationship *string, telecom *string, count *int, sort *string, cursor *string) ([]*model.RelatedPerson, error) {
-	return list[model.RelatedPerson](ctx, r.Resolver, "RelatedPerson", nil)
+	return list[model.RelatedPerson](ctx, r.Resolver, "RelatedPerson")
 }
 
 // RelatedPersonConnection is the resolver for the RelatedPersonConnection field.
 func (r *queryResolver) RelatedPersonConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, active *string, address *string, addressCity *string, addressCountry *string, addressPostalcode *string, addressState *string, addressUse *string, birthdate *string, email *string, gender *string, identifier *string, name *string, patient *string, phone *string, phonetic *string, relationship *string, telecom *string, count *int, sort *string, cursor *string) (*model.RelatedPersonConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.RelatedPersonConnection is not implemented yet")
+	return connection[model.RelatedPersonConnection](ctx, r.Resolver, "RelatedPerson")
 }
 
 // ServiceRequest is the resolver for the ServiceRequest field.
@@ -478,12 +894,12 @@ func (r *queryResolver) ServiceRequest(ctx context.Context, id string) (*model.S
 
 // ServiceRequestList is the resolver for the ServiceRequestList field.
 func (r *queryResolver) ServiceRequestList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authored *string, basedOn *string, bodySite *string, category *string, code *string, encounter *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, intent *string, occurrence *string, patient *string, performer *string, performerType *string, priority *string, replaces *string, requester *string, requisition *string, specimen *string, status *string, subject *string, count *int, sort *string, cursor *string) ([]*model.ServiceRequest, error) {
-	return list[model.ServiceRequest](ctx, r.Resolver, "ServiceRequest", nil)
+	return list[model.ServiceRequest](ctx, r.Resolver, "ServiceRequest")
 }
 
 // ServiceRequestConnection is the resolver for the ServiceRequestConnection field.
 func (r *queryResolver) ServiceRequestConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, authored *string, basedOn *string, bodySite *string, category *string, code *string, encounter *string, identifier *string, instantiatesCanonical *string, instantiatesURI *string, intent *string, occurrence *string, patient *string, performer *string, performerType *string, priority *string, replaces *string, requester *string, requisition *string, specimen *string, status *string, subject *string, count *int, sort *string, cursor *string) (*model.ServiceRequestConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ServiceRequestConnection is not implemented yet")
+	return connection[model.ServiceRequestConnection](ctx, r.Resolver, "ServiceRequest")
 }
 
 // Specimen is the resolver for the Specimen field.
@@ -493,12 +909,12 @@ func (r *queryResolver) Specimen(ctx context.Context, id string) (*model.Specime
 
 // SpecimenList is the resolver for the SpecimenList field.
 func (r *queryResolver) SpecimenList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, accession *string, bodysite *string, collected *string, collector *string, container *string, containerID *string, identifier *string, parent *string, patient *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) ([]*model.Specimen, error) {
-	return list[model.Specimen](ctx, r.Resolver, "Specimen", nil)
+	return list[model.Specimen](ctx, r.Resolver, "Specimen")
 }
 
 // SpecimenConnection is the resolver for the SpecimenConnection field.
 func (r *queryResolver) SpecimenConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, accession *string, bodysite *string, collected *string, collector *string, container *string, containerID *string, identifier *string, parent *string, patient *string, status *string, subject *string, typeArg *string, count *int, sort *string, cursor *string) (*model.SpecimenConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.SpecimenConnection is not implemented yet")
+	return connection[model.SpecimenConnection](ctx, r.Resolver, "Specimen")
 }
 
 // ValueSet is the resolver for the ValueSet field.
@@ -508,21 +924,416 @@ func (r *queryResolver) ValueSet(ctx context.Context, id string) (*model.ValueSe
 
 // ValueSetList is the resolver for the ValueSetList field.
 func (r *queryResolver) ValueSetList(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, contextQuantity *string, contextType *string, contextTypeQuantity *string, contextTypeValue *string, date *string, description *string, expansion *string, identifier *string, jurisdiction *string, name *string, publisher *string, reference *string, status *string, title *string, url *string, version *string, count *int, sort *string, cursor *string) ([]*model.ValueSet, error) {
-	return list[model.ValueSet](ctx, r.Resolver, "ValueSet", nil)
+	return list[model.ValueSet](ctx, r.Resolver, "ValueSet")
 }
 
 // ValueSetConnection is the resolver for the ValueSetConnection field.
 func (r *queryResolver) ValueSetConnection(ctx context.Context, id *string, lastUpdated *string, profile *string, security *string, source *string, tag *string, code *string, context *string, contextQuantity *string, contextType *string, contextTypeQuantity *string, contextTypeValue *string, date *string, description *string, expansion *string, identifier *string, jurisdiction *string, name *string, publisher *string, reference *string, status *string, title *string, url *string, version *string, count *int, sort *string, cursor *string) (*model.ValueSetConnection, error) {
-	return nil, gqlError(ctx, codeNotImplemented, "Query.ValueSetConnection is not implemented yet")
+	return connection[model.ValueSetConnection](ctx, r.Resolver, "ValueSet")
+}
+
+// Resource is the resolver for the resource field.
+func (r *referenceResolver) Resource(ctx context.Context, obj *model.Reference, optional *bool) (model.Resource, error) {
+	return resolve[model.Resource](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *serviceRequestReferenceResolver) Resource(ctx context.Context, obj *model.ServiceRequestReference, optional *bool) (*model.ServiceRequest, error) {
+	return resolve[*model.ServiceRequest](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// Resource is the resolver for the resource field.
+func (r *specimenReferenceResolver) Resource(ctx context.Context, obj *model.SpecimenReference, optional *bool) (*model.Specimen, error) {
+	return resolve[*model.Specimen](ctx, r.Resolver, obj.Reference, optional)
+}
+
+// CarePlanOrMedicationRequestOrServiceRequestReference returns generated.CarePlanOrMedicationRequestOrServiceRequestReferenceResolver implementation.
+func (r *Resolver) CarePlanOrMedicationRequestOrServiceRequestReference() generated.CarePlanOrMedicationRequestOrServiceRequestReferenceResolver {
+	return &carePlanOrMedicationRequestOrServiceRequestReferenceResolver{r}
+}
+
+// CarePlanOrServiceRequestReference returns generated.CarePlanOrServiceRequestReferenceResolver implementation.
+func (r *Resolver) CarePlanOrServiceRequestReference() generated.CarePlanOrServiceRequestReferenceResolver {
+	return &carePlanOrServiceRequestReferenceResolver{r}
+}
+
+// CarePlanReference returns generated.CarePlanReferenceResolver implementation.
+func (r *Resolver) CarePlanReference() generated.CarePlanReferenceResolver {
+	return &carePlanReferenceResolver{r}
+}
+
+// CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &careTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &careTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &careTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// CareTeamOrOrganizationOrPractitionerOrPractitionerRoleReference returns generated.CareTeamOrOrganizationOrPractitionerOrPractitionerRoleReferenceResolver implementation.
+func (r *Resolver) CareTeamOrOrganizationOrPractitionerOrPractitionerRoleReference() generated.CareTeamOrOrganizationOrPractitionerOrPractitionerRoleReferenceResolver {
+	return &careTeamOrOrganizationOrPractitionerOrPractitionerRoleReferenceResolver{r}
+}
+
+// CareTeamReference returns generated.CareTeamReferenceResolver implementation.
+func (r *Resolver) CareTeamReference() generated.CareTeamReferenceResolver {
+	return &careTeamReferenceResolver{r}
+}
+
+// ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReference returns generated.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReferenceResolver implementation.
+func (r *Resolver) ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReference() generated.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReferenceResolver {
+	return &conditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReferenceResolver{r}
+}
+
+// ConditionOrDiagnosticReportOrDocumentReferenceOrObservationReference returns generated.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationReferenceResolver implementation.
+func (r *Resolver) ConditionOrDiagnosticReportOrDocumentReferenceOrObservationReference() generated.ConditionOrDiagnosticReportOrDocumentReferenceOrObservationReferenceResolver {
+	return &conditionOrDiagnosticReportOrDocumentReferenceOrObservationReferenceResolver{r}
+}
+
+// ConditionOrDiagnosticReportOrObservationReference returns generated.ConditionOrDiagnosticReportOrObservationReferenceResolver implementation.
+func (r *Resolver) ConditionOrDiagnosticReportOrObservationReference() generated.ConditionOrDiagnosticReportOrObservationReferenceResolver {
+	return &conditionOrDiagnosticReportOrObservationReferenceResolver{r}
+}
+
+// ConditionOrObservationOrProcedureReference returns generated.ConditionOrObservationOrProcedureReferenceResolver implementation.
+func (r *Resolver) ConditionOrObservationOrProcedureReference() generated.ConditionOrObservationOrProcedureReferenceResolver {
+	return &conditionOrObservationOrProcedureReferenceResolver{r}
+}
+
+// ConditionOrObservationOrServiceRequestReference returns generated.ConditionOrObservationOrServiceRequestReferenceResolver implementation.
+func (r *Resolver) ConditionOrObservationOrServiceRequestReference() generated.ConditionOrObservationOrServiceRequestReferenceResolver {
+	return &conditionOrObservationOrServiceRequestReferenceResolver{r}
+}
+
+// ConditionOrObservationReference returns generated.ConditionOrObservationReferenceResolver implementation.
+func (r *Resolver) ConditionOrObservationReference() generated.ConditionOrObservationReferenceResolver {
+	return &conditionOrObservationReferenceResolver{r}
+}
+
+// ConditionOrProcedureReference returns generated.ConditionOrProcedureReferenceResolver implementation.
+func (r *Resolver) ConditionOrProcedureReference() generated.ConditionOrProcedureReferenceResolver {
+	return &conditionOrProcedureReferenceResolver{r}
+}
+
+// ConditionReference returns generated.ConditionReferenceResolver implementation.
+func (r *Resolver) ConditionReference() generated.ConditionReferenceResolver {
+	return &conditionReferenceResolver{r}
+}
+
+// CoverageReference returns generated.CoverageReferenceResolver implementation.
+func (r *Resolver) CoverageReference() generated.CoverageReferenceResolver {
+	return &coverageReferenceResolver{r}
+}
+
+// DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReference returns generated.DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReferenceResolver implementation.
+func (r *Resolver) DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReference() generated.DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReferenceResolver {
+	return &deviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReferenceResolver{r}
+}
+
+// DeviceOrGroupOrLocationOrPatientReference returns generated.DeviceOrGroupOrLocationOrPatientReferenceResolver implementation.
+func (r *Resolver) DeviceOrGroupOrLocationOrPatientReference() generated.DeviceOrGroupOrLocationOrPatientReferenceResolver {
+	return &deviceOrGroupOrLocationOrPatientReferenceResolver{r}
+}
+
+// DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReference returns generated.DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReferenceResolver implementation.
+func (r *Resolver) DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReference() generated.DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReferenceResolver {
+	return &deviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReferenceResolver{r}
+}
+
+// DeviceOrGroupOrPatientOrPractitionerReference returns generated.DeviceOrGroupOrPatientOrPractitionerReferenceResolver implementation.
+func (r *Resolver) DeviceOrGroupOrPatientOrPractitionerReference() generated.DeviceOrGroupOrPatientOrPractitionerReferenceResolver {
+	return &deviceOrGroupOrPatientOrPractitionerReferenceResolver{r}
+}
+
+// DeviceOrMedicationReference returns generated.DeviceOrMedicationReferenceResolver implementation.
+func (r *Resolver) DeviceOrMedicationReference() generated.DeviceOrMedicationReferenceResolver {
+	return &deviceOrMedicationReferenceResolver{r}
+}
+
+// DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &deviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// DeviceReference returns generated.DeviceReferenceResolver implementation.
+func (r *Resolver) DeviceReference() generated.DeviceReferenceResolver {
+	return &deviceReferenceResolver{r}
+}
+
+// DiagnosticReportOrDocumentReferenceReference returns generated.DiagnosticReportOrDocumentReferenceReferenceResolver implementation.
+func (r *Resolver) DiagnosticReportOrDocumentReferenceReference() generated.DiagnosticReportOrDocumentReferenceReferenceResolver {
+	return &diagnosticReportOrDocumentReferenceReferenceResolver{r}
+}
+
+// DiagnosticReportOrObservationReference returns generated.DiagnosticReportOrObservationReferenceResolver implementation.
+func (r *Resolver) DiagnosticReportOrObservationReference() generated.DiagnosticReportOrObservationReferenceResolver {
+	return &diagnosticReportOrObservationReferenceResolver{r}
+}
+
+// DocumentReferenceOrMediaOrObservationOrQuestionnaireResponseReference returns generated.DocumentReferenceOrMediaOrObservationOrQuestionnaireResponseReferenceResolver implementation.
+func (r *Resolver) DocumentReferenceOrMediaOrObservationOrQuestionnaireResponseReference() generated.DocumentReferenceOrMediaOrObservationOrQuestionnaireResponseReferenceResolver {
+	return &documentReferenceOrMediaOrObservationOrQuestionnaireResponseReferenceResolver{r}
+}
+
+// DocumentReferenceReference returns generated.DocumentReferenceReferenceResolver implementation.
+func (r *Resolver) DocumentReferenceReference() generated.DocumentReferenceReferenceResolver {
+	return &documentReferenceReferenceResolver{r}
+}
+
+// EncounterReference returns generated.EncounterReferenceResolver implementation.
+func (r *Resolver) EncounterReference() generated.EncounterReferenceResolver {
+	return &encounterReferenceResolver{r}
+}
+
+// EndpointReference returns generated.EndpointReferenceResolver implementation.
+func (r *Resolver) EndpointReference() generated.EndpointReferenceResolver {
+	return &endpointReferenceResolver{r}
+}
+
+// GoalReference returns generated.GoalReferenceResolver implementation.
+func (r *Resolver) GoalReference() generated.GoalReferenceResolver { return &goalReferenceResolver{r} }
+
+// GroupOrHealthcareServiceOrLocationOrOrganizationReference returns generated.GroupOrHealthcareServiceOrLocationOrOrganizationReferenceResolver implementation.
+func (r *Resolver) GroupOrHealthcareServiceOrLocationOrOrganizationReference() generated.GroupOrHealthcareServiceOrLocationOrOrganizationReferenceResolver {
+	return &groupOrHealthcareServiceOrLocationOrOrganizationReferenceResolver{r}
+}
+
+// GroupOrOrganizationOrPatientReference returns generated.GroupOrOrganizationOrPatientReferenceResolver implementation.
+func (r *Resolver) GroupOrOrganizationOrPatientReference() generated.GroupOrOrganizationOrPatientReferenceResolver {
+	return &groupOrOrganizationOrPatientReferenceResolver{r}
+}
+
+// GroupOrPatientReference returns generated.GroupOrPatientReferenceResolver implementation.
+func (r *Resolver) GroupOrPatientReference() generated.GroupOrPatientReferenceResolver {
+	return &groupOrPatientReferenceResolver{r}
+}
+
+// GroupReference returns generated.GroupReferenceResolver implementation.
+func (r *Resolver) GroupReference() generated.GroupReferenceResolver {
+	return &groupReferenceResolver{r}
+}
+
+// HealthcareServiceReference returns generated.HealthcareServiceReferenceResolver implementation.
+func (r *Resolver) HealthcareServiceReference() generated.HealthcareServiceReferenceResolver {
+	return &healthcareServiceReferenceResolver{r}
+}
+
+// ImmunizationOrMedicationDispenseOrProcedureReference returns generated.ImmunizationOrMedicationDispenseOrProcedureReferenceResolver implementation.
+func (r *Resolver) ImmunizationOrMedicationDispenseOrProcedureReference() generated.ImmunizationOrMedicationDispenseOrProcedureReferenceResolver {
+	return &immunizationOrMedicationDispenseOrProcedureReferenceResolver{r}
+}
+
+// LocationOrOrganizationReference returns generated.LocationOrOrganizationReferenceResolver implementation.
+func (r *Resolver) LocationOrOrganizationReference() generated.LocationOrOrganizationReferenceResolver {
+	return &locationOrOrganizationReferenceResolver{r}
+}
+
+// LocationReference returns generated.LocationReferenceResolver implementation.
+func (r *Resolver) LocationReference() generated.LocationReferenceResolver {
+	return &locationReferenceResolver{r}
+}
+
+// MediaReference returns generated.MediaReferenceResolver implementation.
+func (r *Resolver) MediaReference() generated.MediaReferenceResolver {
+	return &mediaReferenceResolver{r}
+}
+
+// MedicationReference returns generated.MedicationReferenceResolver implementation.
+func (r *Resolver) MedicationReference() generated.MedicationReferenceResolver {
+	return &medicationReferenceResolver{r}
+}
+
+// MedicationRequestOrServiceRequestReference returns generated.MedicationRequestOrServiceRequestReferenceResolver implementation.
+func (r *Resolver) MedicationRequestOrServiceRequestReference() generated.MedicationRequestOrServiceRequestReferenceResolver {
+	return &medicationRequestOrServiceRequestReferenceResolver{r}
+}
+
+// MedicationRequestReference returns generated.MedicationRequestReferenceResolver implementation.
+func (r *Resolver) MedicationRequestReference() generated.MedicationRequestReferenceResolver {
+	return &medicationRequestReferenceResolver{r}
+}
+
+// ObservationOrProcedureReference returns generated.ObservationOrProcedureReferenceResolver implementation.
+func (r *Resolver) ObservationOrProcedureReference() generated.ObservationOrProcedureReferenceResolver {
+	return &observationOrProcedureReferenceResolver{r}
+}
+
+// ObservationOrQuestionnaireResponseReference returns generated.ObservationOrQuestionnaireResponseReferenceResolver implementation.
+func (r *Resolver) ObservationOrQuestionnaireResponseReference() generated.ObservationOrQuestionnaireResponseReferenceResolver {
+	return &observationOrQuestionnaireResponseReferenceResolver{r}
+}
+
+// ObservationReference returns generated.ObservationReferenceResolver implementation.
+func (r *Resolver) ObservationReference() generated.ObservationReferenceResolver {
+	return &observationReferenceResolver{r}
+}
+
+// OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &organizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// OrganizationOrPatientOrPractitionerOrRelatedPersonReference returns generated.OrganizationOrPatientOrPractitionerOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) OrganizationOrPatientOrPractitionerOrRelatedPersonReference() generated.OrganizationOrPatientOrPractitionerOrRelatedPersonReferenceResolver {
+	return &organizationOrPatientOrPractitionerOrRelatedPersonReferenceResolver{r}
+}
+
+// OrganizationOrPatientOrRelatedPersonReference returns generated.OrganizationOrPatientOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) OrganizationOrPatientOrRelatedPersonReference() generated.OrganizationOrPatientOrRelatedPersonReferenceResolver {
+	return &organizationOrPatientOrRelatedPersonReferenceResolver{r}
+}
+
+// OrganizationOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.OrganizationOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) OrganizationOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.OrganizationOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &organizationOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// OrganizationOrPractitionerOrPractitionerRoleReference returns generated.OrganizationOrPractitionerOrPractitionerRoleReferenceResolver implementation.
+func (r *Resolver) OrganizationOrPractitionerOrPractitionerRoleReference() generated.OrganizationOrPractitionerOrPractitionerRoleReferenceResolver {
+	return &organizationOrPractitionerOrPractitionerRoleReferenceResolver{r}
+}
+
+// OrganizationReference returns generated.OrganizationReferenceResolver implementation.
+func (r *Resolver) OrganizationReference() generated.OrganizationReferenceResolver {
+	return &organizationReferenceResolver{r}
 }
 
 // Patient returns generated.PatientResolver implementation.
 func (r *Resolver) Patient() generated.PatientResolver { return &patientResolver{r} }
 
+// PatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.PatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) PatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference() generated.PatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &patientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// PatientOrPractitionerReference returns generated.PatientOrPractitionerReferenceResolver implementation.
+func (r *Resolver) PatientOrPractitionerReference() generated.PatientOrPractitionerReferenceResolver {
+	return &patientOrPractitionerReferenceResolver{r}
+}
+
+// PatientOrRelatedPersonReference returns generated.PatientOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) PatientOrRelatedPersonReference() generated.PatientOrRelatedPersonReferenceResolver {
+	return &patientOrRelatedPersonReferenceResolver{r}
+}
+
+// PatientReference returns generated.PatientReferenceResolver implementation.
+func (r *Resolver) PatientReference() generated.PatientReferenceResolver {
+	return &patientReferenceResolver{r}
+}
+
+// PractitionerOrPractitionerRoleOrRelatedPersonReference returns generated.PractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver implementation.
+func (r *Resolver) PractitionerOrPractitionerRoleOrRelatedPersonReference() generated.PractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver {
+	return &practitionerOrPractitionerRoleOrRelatedPersonReferenceResolver{r}
+}
+
+// PractitionerOrPractitionerRoleReference returns generated.PractitionerOrPractitionerRoleReferenceResolver implementation.
+func (r *Resolver) PractitionerOrPractitionerRoleReference() generated.PractitionerOrPractitionerRoleReferenceResolver {
+	return &practitionerOrPractitionerRoleReferenceResolver{r}
+}
+
+// PractitionerReference returns generated.PractitionerReferenceResolver implementation.
+func (r *Resolver) PractitionerReference() generated.PractitionerReferenceResolver {
+	return &practitionerReferenceResolver{r}
+}
+
+// ProcedureReference returns generated.ProcedureReferenceResolver implementation.
+func (r *Resolver) ProcedureReference() generated.ProcedureReferenceResolver {
+	return &procedureReferenceResolver{r}
+}
+
+// ProvenanceReference returns generated.ProvenanceReferenceResolver implementation.
+func (r *Resolver) ProvenanceReference() generated.ProvenanceReferenceResolver {
+	return &provenanceReferenceResolver{r}
+}
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Reference returns generated.ReferenceResolver implementation.
+func (r *Resolver) Reference() generated.ReferenceResolver { return &referenceResolver{r} }
+
+// ServiceRequestReference returns generated.ServiceRequestReferenceResolver implementation.
+func (r *Resolver) ServiceRequestReference() generated.ServiceRequestReferenceResolver {
+	return &serviceRequestReferenceResolver{r}
+}
+
+// SpecimenReference returns generated.SpecimenReferenceResolver implementation.
+func (r *Resolver) SpecimenReference() generated.SpecimenReferenceResolver {
+	return &specimenReferenceResolver{r}
+}
+
 type (
-	patientResolver struct{ *Resolver }
-	queryResolver   struct{ *Resolver }
+	carePlanOrMedicationRequestOrServiceRequestReferenceResolver                                                               struct{ *Resolver }
+	carePlanOrServiceRequestReferenceResolver                                                                                  struct{ *Resolver }
+	carePlanReferenceResolver                                                                                                  struct{ *Resolver }
+	careTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver struct{ *Resolver }
+	careTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                    struct{ *Resolver }
+	careTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                            struct{ *Resolver }
+	careTeamOrOrganizationOrPractitionerOrPractitionerRoleReferenceResolver                                                    struct{ *Resolver }
+	careTeamReferenceResolver                                                                                                  struct{ *Resolver }
+	conditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureReferenceResolver                                    struct{ *Resolver }
+	conditionOrDiagnosticReportOrDocumentReferenceOrObservationReferenceResolver                                               struct{ *Resolver }
+	conditionOrDiagnosticReportOrObservationReferenceResolver                                                                  struct{ *Resolver }
+	conditionOrObservationOrProcedureReferenceResolver                                                                         struct{ *Resolver }
+	conditionOrObservationOrServiceRequestReferenceResolver                                                                    struct{ *Resolver }
+	conditionOrObservationReferenceResolver                                                                                    struct{ *Resolver }
+	conditionOrProcedureReferenceResolver                                                                                      struct{ *Resolver }
+	conditionReferenceResolver                                                                                                 struct{ *Resolver }
+	coverageReferenceResolver                                                                                                  struct{ *Resolver }
+	deviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenReferenceResolver                                struct{ *Resolver }
+	deviceOrGroupOrLocationOrPatientReferenceResolver                                                                          struct{ *Resolver }
+	deviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReferenceResolver                                        struct{ *Resolver }
+	deviceOrGroupOrPatientOrPractitionerReferenceResolver                                                                      struct{ *Resolver }
+	deviceOrMedicationReferenceResolver                                                                                        struct{ *Resolver }
+	deviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                              struct{ *Resolver }
+	deviceReferenceResolver                                                                                                    struct{ *Resolver }
+	diagnosticReportOrDocumentReferenceReferenceResolver                                                                       struct{ *Resolver }
+	diagnosticReportOrObservationReferenceResolver                                                                             struct{ *Resolver }
+	documentReferenceOrMediaOrObservationOrQuestionnaireResponseReferenceResolver                                              struct{ *Resolver }
+	documentReferenceReferenceResolver                                                                                         struct{ *Resolver }
+	encounterReferenceResolver                                                                                                 struct{ *Resolver }
+	endpointReferenceResolver                                                                                                  struct{ *Resolver }
+	goalReferenceResolver                                                                                                      struct{ *Resolver }
+	groupOrHealthcareServiceOrLocationOrOrganizationReferenceResolver                                                          struct{ *Resolver }
+	groupOrOrganizationOrPatientReferenceResolver                                                                              struct{ *Resolver }
+	groupOrPatientReferenceResolver                                                                                            struct{ *Resolver }
+	groupReferenceResolver                                                                                                     struct{ *Resolver }
+	healthcareServiceReferenceResolver                                                                                         struct{ *Resolver }
+	immunizationOrMedicationDispenseOrProcedureReferenceResolver                                                               struct{ *Resolver }
+	locationOrOrganizationReferenceResolver                                                                                    struct{ *Resolver }
+	locationReferenceResolver                                                                                                  struct{ *Resolver }
+	mediaReferenceResolver                                                                                                     struct{ *Resolver }
+	medicationReferenceResolver                                                                                                struct{ *Resolver }
+	medicationRequestOrServiceRequestReferenceResolver                                                                         struct{ *Resolver }
+	medicationRequestReferenceResolver                                                                                         struct{ *Resolver }
+	observationOrProcedureReferenceResolver                                                                                    struct{ *Resolver }
+	observationOrQuestionnaireResponseReferenceResolver                                                                        struct{ *Resolver }
+	observationReferenceResolver                                                                                               struct{ *Resolver }
+	organizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                                      struct{ *Resolver }
+	organizationOrPatientOrPractitionerOrRelatedPersonReferenceResolver                                                        struct{ *Resolver }
+	organizationOrPatientOrRelatedPersonReferenceResolver                                                                      struct{ *Resolver }
+	organizationOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                                               struct{ *Resolver }
+	organizationOrPractitionerOrPractitionerRoleReferenceResolver                                                              struct{ *Resolver }
+	organizationReferenceResolver                                                                                              struct{ *Resolver }
+	patientResolver                                                                                                            struct{ *Resolver }
+	patientOrPractitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                                                    struct{ *Resolver }
+	patientOrPractitionerReferenceResolver                                                                                     struct{ *Resolver }
+	patientOrRelatedPersonReferenceResolver                                                                                    struct{ *Resolver }
+	patientReferenceResolver                                                                                                   struct{ *Resolver }
+	practitionerOrPractitionerRoleOrRelatedPersonReferenceResolver                                                             struct{ *Resolver }
+	practitionerOrPractitionerRoleReferenceResolver                                                                            struct{ *Resolver }
+	practitionerReferenceResolver                                                                                              struct{ *Resolver }
+	procedureReferenceResolver                                                                                                 struct{ *Resolver }
+	provenanceReferenceResolver                                                                                                struct{ *Resolver }
+	queryResolver                                                                                                              struct{ *Resolver }
+	referenceResolver                                                                                                          struct{ *Resolver }
+	serviceRequestReferenceResolver                                                                                            struct{ *Resolver }
+	specimenReferenceResolver                                                                                                  struct{ *Resolver }
 )

@@ -31,12 +31,16 @@ type Config struct {
 	BaseURL string
 	Logger  *slog.Logger
 	// MaxDepth is the deepest selection a query may make (default 12);
-	// MaxComplexity the gqlgen complexity it may reach (default 5000).
+	// MaxComplexity the gqlgen complexity it may reach (default 100,000),
+	// where a list costs its page size times its selection (limits.go).
 	MaxDepth, MaxComplexity int
 	// Timeout bounds one request (default 30s); MaxBodyBytes its body
 	// (default 1 MiB).
 	Timeout      time.Duration
 	MaxBodyBytes int64
+	// BatchWait is how long the per-request loaders gather references and
+	// reverse lists before fetching them in one store query (default 2ms).
+	BatchWait time.Duration
 }
 
 // NewHandler serves the GraphQL API at /graphql: POST with a JSON body and
@@ -52,7 +56,7 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.MaxDepth = 12
 	}
 	if cfg.MaxComplexity <= 0 {
-		cfg.MaxComplexity = 5000
+		cfg.MaxComplexity = 100_000
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -60,8 +64,11 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	res := &Resolver{store: cfg.Store, guard: cfg.Guard, baseURL: strings.TrimSuffix(cfg.BaseURL, "/"), log: cfg.Logger}
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
+	if cfg.BatchWait <= 0 {
+		cfg.BatchWait = 2 * time.Millisecond
+	}
+	res := &Resolver{store: cfg.Store, guard: cfg.Guard, baseURL: strings.TrimSuffix(cfg.BaseURL, "/"), log: cfg.Logger, batchWait: cfg.BatchWait}
+	srv := handler.New(priced{generated.NewExecutableSchema(generated.Config{Resolvers: res})})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
@@ -81,7 +88,7 @@ func NewHandler(cfg Config) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
-		ctx, cancel := context.WithTimeout(withPrincipal(r.Context(), p), cfg.Timeout)
+		ctx, cancel := context.WithTimeout(withLoaders(withPrincipal(r.Context(), p), res, p), cfg.Timeout)
 		defer cancel()
 		srv.ServeHTTP(w, r.WithContext(ctx))
 	})

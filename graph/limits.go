@@ -2,15 +2,60 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/graph/model"
+	"github.com/fhirgraph/fhirgraph/store"
 )
+
+// priced is the schema with the cost of a query (gqlgen complexity)
+// reckoned by what it may fetch: a list or connection costs its page size
+// (_count, else the search default) times what each of its resources
+// selects, so PatientList(_count: 1000) { ObservationList { … } } is
+// priced as the many lookups it is, not as two fields.
+type priced struct{ graphql.ExecutableSchema }
+
+func (p priced) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
+	if !strings.HasSuffix(field, "List") && !strings.HasSuffix(field, "Connection") {
+		return p.ExecutableSchema.Complexity(ctx, typeName, field, child, args)
+	}
+	n := search.DefaultCount
+	if v, ok := args["_count"]; ok {
+		n = countArg(v)
+	}
+	n = min(max(n, 1), store.MaxPageSize)
+	// Saturates instead of overflowing however deep lists nest.
+	return int(min(1+float64(n)*float64(child), math.MaxInt32)), true
+}
+
+// countArg reads an Int argument as gqlgen hands it to Complexity (parsed
+// literal or variable value).
+func countArg(v any) int {
+	switch v := v.(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	case *int:
+		if v != nil {
+			return *v
+		}
+	case json.Number:
+		n, _ := v.Int64()
+		return int(n)
+	}
+	return search.DefaultCount
+}
 
 // depthLimit refuses, before anything runs, an operation whose selections
 // nest deeper than max (fragments followed; a fragment cycle is refused by
@@ -60,25 +105,15 @@ func depth(set ast.SelectionSet, level, limit int) int {
 }
 
 // fieldRules serves what the generated code binds to plain model fields
-// but the schema gives arguments or meaning the model does not carry:
-//
-//   - reverse lists and connections (Patient.ConditionList, …) and
-//     Reference.resource, bound to model fields that decoding never fills,
-//     answer NOT_IMPLEMENTED until they have resolvers (Patient's
-//     ObservationList has one);
-//   - extension(url:) and modifierExtension(url:) keep the extensions with
-//     that url.
+// but the schema gives arguments the model does not carry:
+// extension(url:) and modifierExtension(url:) keep the extensions with
+// that url.
 func fieldRules(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || fc.IsResolver || fc.Object == "Query" || fc.Field.Field == nil {
 		return next(ctx)
 	}
-	name := fc.Field.Name
-	if strings.HasSuffix(name, "List") || strings.HasSuffix(name, "Connection") ||
-		(name == "resource" && strings.HasSuffix(fc.Object, "Reference")) {
-		return nil, gqlError(ctx, codeNotImplemented, fc.Object+"."+name+" is not implemented yet")
-	}
-	if name != "extension" && name != "modifierExtension" {
+	if name := fc.Field.Name; name != "extension" && name != "modifierExtension" {
 		return next(ctx)
 	}
 	url, _ := fc.Args["url"].(*string)

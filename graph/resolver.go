@@ -2,8 +2,10 @@ package graph
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -14,4 +16,9 @@ type Resolver struct {
 	guard   *authz.Guard
 	baseURL string
 	log     *slog.Logger
+	// cursors signs connection cursors with the key REST's paging links
+	// use.
+	cursors search.CursorSigner
+	// batchWait is how long the loaders gather keys before a batch runs.
+	batchWait time.Duration
 }

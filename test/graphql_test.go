@@ -200,6 +200,7 @@ func TestGraphQLNeedsAToken(t *testing.T) {
 func TestGraphQLBadQueriesAreErrorsNotFailures(t *testing.T) {
 	s := start(t, "")
 	expect(t, s.do("PUT", "Patient/x", patient("Xray", `,"id":"x"`)), http.StatusCreated)
+	expect(t, s.do("PUT", "Patient/y", patient("Yankee", `,"id":"y","generalPractitioner":[{"reference":"Practitioner/nobody"}]`)), http.StatusCreated)
 	deep := "{ Patient(id: \"x\") { " + strings.Repeat("extension { ", 14) + "url" + strings.Repeat(" }", 14) + " } }"
 	for _, c := range []struct {
 		name, query, code string
@@ -208,8 +209,13 @@ func TestGraphQLBadQueriesAreErrorsNotFailures(t *testing.T) {
 		{"unknown field", `{ Patient(id: "x") { nope } }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"too deep", deep, "QUERY_TOO_DEEP"},
 		{"bad search value", `{ ObservationList(date: "notadate") { id } }`, "BAD_USER_INPUT"},
-		{"not implemented", `{ PatientConnection { count } }`, "NOT_IMPLEMENTED"},
-		{"reverse list not implemented", `{ PatientList { ConditionList(_reference: "patient") { id } } }`, "NOT_IMPLEMENTED"},
+		{"_reference not a reference parameter", `{ PatientList { ConditionList(_reference: "code") { id } } }`, "BAD_USER_INPUT"},
+		{"_reference not pointing at a Patient", `{ PatientList { ObservationList(_reference: "specimen") { id } } }`, "BAD_USER_INPUT"},
+		{"_cursor on a list", `{ PatientList(_cursor: "x") { id } }`, "BAD_USER_INPUT"},
+		{"forged cursor", `{ PatientConnection(_cursor: "abc.def") { count } }`, "BAD_USER_INPUT"},
+		{"cursor of another key", `{ PatientConnection(_cursor: "abc") { count } }`, "BAD_USER_INPUT"},
+		{"too complex", `{ PatientList(_count: 1000) { ObservationList(_reference: "patient", _count: 1000) { id } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"unresolvable reference", `{ Patient(id: "y") { generalPractitioner { resource { ... on Practitioner { id } } } } }`, "NOT_FOUND"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := gql(t, s, c.query)

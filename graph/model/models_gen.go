@@ -786,8 +786,6 @@ type CarePlanOrMedicationRequestOrServiceRequestReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource CarePlanOrMedicationRequestOrServiceRequest `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -804,8 +802,6 @@ type CarePlanOrServiceRequestReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource CarePlanOrServiceRequest `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -822,8 +818,6 @@ type CarePlanReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *CarePlan `json:"resource,omitempty"`
 }
 
 // Planned participants in the coordination and delivery of care for a patient or group
@@ -924,8 +918,6 @@ type CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrP
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource CareTeamOrDeviceOrHealthcareServiceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -942,8 +934,6 @@ type CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRe
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource CareTeamOrDeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -960,8 +950,6 @@ type CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPer
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource CareTeamOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -978,8 +966,6 @@ type CareTeamOrOrganizationOrPractitionerOrPractitionerRoleReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource CareTeamOrOrganizationOrPractitionerOrPractitionerRole `json:"resource,omitempty"`
 }
 
 // Members of the team
@@ -1016,8 +1002,6 @@ type CareTeamReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *CareTeam `json:"resource,omitempty"`
 }
 
 // Concept - reference to a terminology or just  text
@@ -1215,8 +1199,6 @@ type ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedureRefer
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrDiagnosticReportOrDocumentReferenceOrObservationOrProcedure `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1233,8 +1215,6 @@ type ConditionOrDiagnosticReportOrDocumentReferenceOrObservationReference struct
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrDiagnosticReportOrDocumentReferenceOrObservation `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1251,8 +1231,6 @@ type ConditionOrDiagnosticReportOrObservationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrDiagnosticReportOrObservation `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1269,8 +1247,6 @@ type ConditionOrObservationOrProcedureReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrObservationOrProcedure `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1287,8 +1263,6 @@ type ConditionOrObservationOrServiceRequestReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrObservationOrServiceRequest `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1305,8 +1279,6 @@ type ConditionOrObservationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrObservation `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1323,8 +1295,6 @@ type ConditionOrProcedureReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ConditionOrProcedure `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1341,8 +1311,6 @@ type ConditionReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Condition `json:"resource,omitempty"`
 }
 
 // Stage/grade, usually assessed formally
@@ -1575,8 +1543,6 @@ type CoverageReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Coverage `json:"resource,omitempty"`
 }
 
 // Describes a required data item
@@ -1808,8 +1774,6 @@ type DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimenR
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DeviceOrGroupOrLocationOrPatientOrPractitionerOrPractitionerRoleOrSpecimen `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1826,8 +1790,6 @@ type DeviceOrGroupOrLocationOrPatientReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DeviceOrGroupOrLocationOrPatient `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1844,8 +1806,6 @@ type DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRoleReference
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DeviceOrGroupOrMedicationOrPatientOrPractitionerOrPractitionerRole `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1862,8 +1822,6 @@ type DeviceOrGroupOrPatientOrPractitionerReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DeviceOrGroupOrPatientOrPractitioner `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1880,8 +1838,6 @@ type DeviceOrMedicationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DeviceOrMedication `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -1898,8 +1854,6 @@ type DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerso
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DeviceOrOrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties
@@ -1932,8 +1886,6 @@ type DeviceReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Device `json:"resource,omitempty"`
 }
 
 // The capabilities supported on a  device, the standards to which the device conforms for a particular purpose, and used for the communication
@@ -2132,8 +2084,6 @@ type DiagnosticReportOrDocumentReferenceReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DiagnosticReportOrDocumentReference `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -2150,8 +2100,6 @@ type DiagnosticReportOrObservationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DiagnosticReportOrObservation `json:"resource,omitempty"`
 }
 
 // A length - a value with a unit that is a physical distance
@@ -2326,8 +2274,6 @@ type DocumentReferenceOrMediaOrObservationOrQuestionnaireResponseReference struc
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource DocumentReferenceOrMediaOrObservationOrQuestionnaireResponse `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -2344,8 +2290,6 @@ type DocumentReferenceReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *DocumentReference `json:"resource,omitempty"`
 }
 
 // Relationships to other documents
@@ -2663,8 +2607,6 @@ type EncounterReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Encounter `json:"resource,omitempty"`
 }
 
 // List of past encounter statuses
@@ -2762,8 +2704,6 @@ type EndpointReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Endpoint `json:"resource,omitempty"`
 }
 
 // An expression that can be used to generate a value
@@ -3046,8 +2986,6 @@ type GoalReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Goal `json:"resource,omitempty"`
 }
 
 // Target outcome for the goal
@@ -3231,8 +3169,6 @@ type GroupOrHealthcareServiceOrLocationOrOrganizationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource GroupOrHealthcareServiceOrLocationOrOrganization `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -3249,8 +3185,6 @@ type GroupOrOrganizationOrPatientReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource GroupOrOrganizationOrPatient `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -3267,8 +3201,6 @@ type GroupOrPatientReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource GroupOrPatient `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -3285,8 +3217,6 @@ type GroupReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Group `json:"resource,omitempty"`
 }
 
 // The details of a healthcare service available at a location
@@ -3447,8 +3377,6 @@ type HealthcareServiceReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *HealthcareService `json:"resource,omitempty"`
 }
 
 // Name of a human - parts and usage
@@ -3640,8 +3568,6 @@ type ImmunizationOrMedicationDispenseOrProcedureReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ImmunizationOrMedicationDispenseOrProcedure `json:"resource,omitempty"`
 }
 
 // Who performed event
@@ -3830,8 +3756,6 @@ type LocationOrOrganizationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource LocationOrOrganization `json:"resource,omitempty"`
 }
 
 // The absolute geographic location
@@ -3864,8 +3788,6 @@ type LocationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Location `json:"resource,omitempty"`
 }
 
 // A photo, video, or audio recording acquired or used in healthcare. The actual content may be inline or provided by direct reference
@@ -3977,8 +3899,6 @@ type MediaReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Media `json:"resource,omitempty"`
 }
 
 // Definition of a Medication
@@ -4245,8 +4165,6 @@ type MedicationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Medication `json:"resource,omitempty"`
 }
 
 // Ordering of medication for patient or group
@@ -4445,8 +4363,6 @@ type MedicationRequestOrServiceRequestReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource MedicationRequestOrServiceRequest `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -4463,8 +4379,6 @@ type MedicationRequestReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *MedicationRequest `json:"resource,omitempty"`
 }
 
 // Any restrictions on medication substitution
@@ -4824,8 +4738,6 @@ type ObservationOrProcedureReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ObservationOrProcedure `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -4842,8 +4754,6 @@ type ObservationOrQuestionnaireResponseReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource ObservationOrQuestionnaireResponse `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -4860,8 +4770,6 @@ type ObservationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Observation `json:"resource,omitempty"`
 }
 
 // Provides guide for interpretation
@@ -5027,8 +4935,6 @@ type OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPersonReferen
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource OrganizationOrPatientOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5045,8 +4951,6 @@ type OrganizationOrPatientOrPractitionerOrRelatedPersonReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource OrganizationOrPatientOrPractitionerOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5063,8 +4967,6 @@ type OrganizationOrPatientOrRelatedPersonReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource OrganizationOrPatientOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5081,8 +4983,6 @@ type OrganizationOrPractitionerOrPractitionerRoleOrRelatedPersonReference struct
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource OrganizationOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5099,8 +4999,6 @@ type OrganizationOrPractitionerOrPractitionerRoleReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource OrganizationOrPractitionerOrPractitionerRole `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5117,8 +5015,6 @@ type OrganizationReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Organization `json:"resource,omitempty"`
 }
 
 // Definition of a parameter to a module
@@ -5236,54 +5132,6 @@ type Patient struct {
 	//  - Native Hawaiian or Other Pacific Islander
 	//  - White.
 	UsCoreRace *USCoreRace `json:"usCoreRace,omitempty"`
-	// AllergyIntolerance resources that reference this Patient through the search parameter named in _reference (one of: asserter, patient, recorder), filtered by the other arguments as AllergyIntoleranceList is.
-	AllergyIntoleranceList []*AllergyIntolerance `json:"AllergyIntoleranceList,omitempty"`
-	// AuditEvent resources that reference this Patient through the search parameter named in _reference (one of: agent, entity, patient, source), filtered by the other arguments as AuditEventList is.
-	AuditEventList []*AuditEvent `json:"AuditEventList,omitempty"`
-	// CarePlan resources that reference this Patient through the search parameter named in _reference (one of: patient, performer, subject), filtered by the other arguments as CarePlanList is.
-	CarePlanList []*CarePlan `json:"CarePlanList,omitempty"`
-	// CareTeam resources that reference this Patient through the search parameter named in _reference (one of: participant, patient, subject), filtered by the other arguments as CareTeamList is.
-	CareTeamList []*CareTeam `json:"CareTeamList,omitempty"`
-	// Condition resources that reference this Patient through the search parameter named in _reference (one of: asserter, evidence-detail, patient, subject), filtered by the other arguments as ConditionList is.
-	ConditionList []*Condition `json:"ConditionList,omitempty"`
-	// Coverage resources that reference this Patient through the search parameter named in _reference (one of: beneficiary, patient, payor, policy-holder, subscriber), filtered by the other arguments as CoverageList is.
-	CoverageList []*Coverage `json:"CoverageList,omitempty"`
-	// Device resources that reference this Patient through the search parameter named in _reference (one of: patient), filtered by the other arguments as DeviceList is.
-	DeviceList []*Device `json:"DeviceList,omitempty"`
-	// DiagnosticReport resources that reference this Patient through the search parameter named in _reference (one of: patient, subject), filtered by the other arguments as DiagnosticReportList is.
-	DiagnosticReportList []*DiagnosticReport `json:"DiagnosticReportList,omitempty"`
-	// DocumentReference resources that reference this Patient through the search parameter named in _reference (one of: author, patient, related, subject), filtered by the other arguments as DocumentReferenceList is.
-	DocumentReferenceList []*DocumentReference `json:"DocumentReferenceList,omitempty"`
-	// Encounter resources that reference this Patient through the search parameter named in _reference (one of: patient, subject), filtered by the other arguments as EncounterList is.
-	EncounterList []*Encounter `json:"EncounterList,omitempty"`
-	// Goal resources that reference this Patient through the search parameter named in _reference (one of: patient, subject), filtered by the other arguments as GoalList is.
-	GoalList []*Goal `json:"GoalList,omitempty"`
-	// Group resources that reference this Patient through the search parameter named in _reference (one of: member), filtered by the other arguments as GroupList is.
-	GroupList []*Group `json:"GroupList,omitempty"`
-	// Immunization resources that reference this Patient through the search parameter named in _reference (one of: patient), filtered by the other arguments as ImmunizationList is.
-	ImmunizationList []*Immunization `json:"ImmunizationList,omitempty"`
-	// Media resources that reference this Patient through the search parameter named in _reference (one of: operator, patient, subject), filtered by the other arguments as MediaList is.
-	MediaList []*Media `json:"MediaList,omitempty"`
-	// MedicationDispense resources that reference this Patient through the search parameter named in _reference (one of: patient, performer, receiver, subject), filtered by the other arguments as MedicationDispenseList is.
-	MedicationDispenseList []*MedicationDispense `json:"MedicationDispenseList,omitempty"`
-	// MedicationRequest resources that reference this Patient through the search parameter named in _reference (one of: intended-performer, patient, requester, subject), filtered by the other arguments as MedicationRequestList is.
-	MedicationRequestList []*MedicationRequest `json:"MedicationRequestList,omitempty"`
-	// Observation resources that reference this Patient through the search parameter named in _reference (one of: focus, patient, performer, subject), filtered by the other arguments as ObservationList is.
-	ObservationList []*Observation `json:"ObservationList,omitempty"`
-	// Patient resources that reference this Patient through the search parameter named in _reference (one of: link), filtered by the other arguments as PatientList is.
-	PatientList []*Patient `json:"PatientList,omitempty"`
-	// Procedure resources that reference this Patient through the search parameter named in _reference (one of: patient, performer, subject), filtered by the other arguments as ProcedureList is.
-	ProcedureList []*Procedure `json:"ProcedureList,omitempty"`
-	// Provenance resources that reference this Patient through the search parameter named in _reference (one of: agent, entity, patient, target), filtered by the other arguments as ProvenanceList is.
-	ProvenanceList []*Provenance `json:"ProvenanceList,omitempty"`
-	// QuestionnaireResponse resources that reference this Patient through the search parameter named in _reference (one of: author, patient, source, subject), filtered by the other arguments as QuestionnaireResponseList is.
-	QuestionnaireResponseList []*QuestionnaireResponse `json:"QuestionnaireResponseList,omitempty"`
-	// RelatedPerson resources that reference this Patient through the search parameter named in _reference (one of: patient), filtered by the other arguments as RelatedPersonList is.
-	RelatedPersonList []*RelatedPerson `json:"RelatedPersonList,omitempty"`
-	// ServiceRequest resources that reference this Patient through the search parameter named in _reference (one of: patient, performer, requester, subject), filtered by the other arguments as ServiceRequestList is.
-	ServiceRequestList []*ServiceRequest `json:"ServiceRequestList,omitempty"`
-	// Specimen resources that reference this Patient through the search parameter named in _reference (one of: patient, subject), filtered by the other arguments as SpecimenList is.
-	SpecimenList []*Specimen `json:"SpecimenList,omitempty"`
 }
 
 func (Patient) IsResource()                    {}
@@ -5412,8 +5260,6 @@ type PatientOrPractitionerOrPractitionerRoleOrRelatedPersonReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource PatientOrPractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5430,8 +5276,6 @@ type PatientOrPractitionerReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource PatientOrPractitioner `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5448,8 +5292,6 @@ type PatientOrRelatedPersonReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource PatientOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5466,8 +5308,6 @@ type PatientReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Patient `json:"resource,omitempty"`
 }
 
 // Time range defined by start and end date/time
@@ -5611,8 +5451,6 @@ type PractitionerOrPractitionerRoleOrRelatedPersonReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource PractitionerOrPractitionerRoleOrRelatedPerson `json:"resource,omitempty"`
 }
 
 // A reference from one resource to another
@@ -5629,8 +5467,6 @@ type PractitionerOrPractitionerRoleReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource PractitionerOrPractitionerRole `json:"resource,omitempty"`
 }
 
 // Certification, licenses, or training pertaining to the provision of care
@@ -5665,8 +5501,6 @@ type PractitionerReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Practitioner `json:"resource,omitempty"`
 }
 
 // Roles/organizations the practitioner is associated with
@@ -5998,8 +5832,6 @@ type ProcedureReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Procedure `json:"resource,omitempty"`
 }
 
 // Who, What, When for a set of resources
@@ -6126,8 +5958,6 @@ type ProvenanceReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Provenance `json:"resource,omitempty"`
 }
 
 // A measured or measurable amount
@@ -6603,8 +6433,6 @@ type Reference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource Resource `json:"resource,omitempty"`
 }
 
 // Related artifacts for a knowledge resource
@@ -6929,8 +6757,6 @@ type ServiceRequestReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *ServiceRequest `json:"resource,omitempty"`
 }
 
 // A Signature - XML DigSig, JWS, Graphical image of signature, etc.
@@ -7124,8 +6950,6 @@ type SpecimenReference struct {
 	Identifier *Identifier `json:"identifier,omitempty"`
 	// Text alternative for the resource
 	Display *string `json:"display,omitempty"`
-	// The referenced resource, resolved by the server (FHIR GraphQL). With optional: true a reference that cannot be resolved gives null instead of an error.
-	Resource *Specimen `json:"resource,omitempty"`
 }
 
 // A timing schedule that specifies an event that may occur multiple times

@@ -35,6 +35,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	baseURL := baseURLFlag(fs, e, "public URL of the server, e.g. https://fhir.example.org (env FHIRGRAPH_BASE_URL; default: from each request)")
 	maxBody := fs.Int64("max-body", fhir.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
 	searchTimeout := fs.Duration("search-timeout", fhir.DefaultSearchTimeout, "longest a search may run before it is abandoned")
+	batchWait := fs.Duration("graphql-batch-wait", 2*time.Millisecond, "how long GraphQL gathers references and nested lists into one store query")
 	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
 	dev := fs.Bool("dev", false, "development mode")
 	if err := fs.Parse(args); err != nil {
@@ -102,7 +103,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		func() float64 { return float64(auditor.Stats().Dropped) }))
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version, Auditor: auditor}))
-	mux.Handle("/graphql", graph.NewHandler(graph.Config{Store: st, Guard: guard, BaseURL: fhirBase(*baseURL), Logger: log, Timeout: *searchTimeout, MaxBodyBytes: *maxBody}))
+	mux.Handle("/graphql", graph.NewHandler(graph.Config{Store: st, Guard: guard, BaseURL: fhirBase(*baseURL), Logger: log, Timeout: *searchTimeout, MaxBodyBytes: *maxBody, BatchWait: *batchWait}))
 	mux.Handle("/oauth/", oauth.server.Handler())
 	mux.Handle("GET /fhir/.well-known/smart-configuration", oauth.server.Discovery())
 	mux.Handle("GET /fhir/.well-known/openid-configuration", oauth.server.OpenIDConfiguration())

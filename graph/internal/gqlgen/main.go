@@ -9,6 +9,10 @@
 // generated code does not compile. The plugin below renames such
 // colliding parameters before any code is written; it changes Go names
 // only, never the schema.
+//
+// It also marks, from the schema, the fields the server resolves rather
+// than reads from a decoded resource (see resolvedFields), so gqlgen.yml
+// need not list hundreds of them.
 package main
 
 import (
@@ -19,6 +23,7 @@ import (
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen"
 	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/fhirgraph/fhirgraph/graph/internal/gensum"
 )
@@ -29,6 +34,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gqlgen:", err)
 		os.Exit(2)
 	}
+	if err := resolvedFields(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "gqlgen:", err)
+		os.Exit(3)
+	}
 	if err := api.Generate(cfg, api.PrependPlugin(argNames{})); err != nil {
 		fmt.Fprintln(os.Stderr, "gqlgen:", err)
 		os.Exit(3)
@@ -37,6 +46,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gqlgen:", err)
 		os.Exit(4)
 	}
+}
+
+// resolvedFields marks as resolvers every field that is not part of a
+// stored resource's JSON: Reference.resource (in every typed reference,
+// *Reference) and the reverse lists inside resources (Patient.ConditionList
+// and the like). Their resolvers run concurrently, which is what lets the
+// per-request loaders batch them.
+func resolvedFields(cfg *config.Config) error {
+	if err := cfg.LoadSchema(); err != nil {
+		return err
+	}
+	for name, def := range cfg.Schema.Types {
+		if def.Kind != ast.Object || name == "Query" || strings.HasPrefix(name, "__") {
+			continue
+		}
+		for _, f := range def.Fields {
+			reference := f.Name == "resource" && strings.HasSuffix(name, "Reference")
+			reverse := strings.HasSuffix(f.Name, "List") && f.Arguments.ForName("_reference") != nil
+			if !reference && !reverse {
+				continue
+			}
+			entry := cfg.Models[name]
+			if entry.Fields == nil {
+				entry.Fields = map[string]config.TypeMapField{}
+			}
+			field := entry.Fields[f.Name]
+			field.Resolver = true
+			entry.Fields[f.Name] = field
+			cfg.Models[name] = entry
+		}
+	}
+	return nil
 }
 
 // argNames gives arguments that collide with another of the same field

@@ -1,4 +1,4 @@
-package fhir
+package search
 
 import (
 	"context"
@@ -8,29 +8,33 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"sync"
 
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
-// Paging links carry the store's cursor with a MAC, so a client cannot
-// forge or edit one: a tampered link is refused rather than answered with
-// some other page. The key lives in the store, so every replica of the
-// server shares it and links survive restarts.
+// Paging links (REST) and connection cursors (GraphQL) carry the store's
+// cursor with a MAC, so a client cannot forge or edit one: a tampered
+// cursor is refused rather than answered with some other page. The key
+// lives in the store, so every replica of the server shares it and cursors
+// survive restarts, and both APIs accept each other's.
+
+// ErrForeignCursor is what Open says of a cursor this server did not sign.
+var ErrForeignCursor = errors.New("_cursor is not one this server issued (follow the links as given)")
 
 var settings = store.CollectionDef{Name: "settings"}
 
 const cursorKeyID = "search-cursor-key"
 
-type cursorSigner struct {
+// CursorSigner signs and opens cursors; its zero value is ready to use.
+type CursorSigner struct {
 	mu  sync.Mutex
 	key []byte
 }
 
 // keyFor returns the shared key, creating it on first use.
-func (c *cursorSigner) keyFor(ctx context.Context, st store.Store) ([]byte, error) {
+func (c *CursorSigner) keyFor(ctx context.Context, st store.Store) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.key != nil {
@@ -61,14 +65,14 @@ func (c *cursorSigner) keyFor(ctx context.Context, st store.Store) ([]byte, erro
 	return nil, errors.New("search cursor key could not be established")
 }
 
-func (c *cursorSigner) mac(key []byte, cursor string) string {
+func (c *CursorSigner) mac(key []byte, cursor string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(cursor))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
-// sign returns the cursor as it goes into a link.
-func (c *cursorSigner) sign(ctx context.Context, st store.Store, cursor string) (string, error) {
+// Sign returns the store's cursor as it goes into a link.
+func (c *CursorSigner) Sign(ctx context.Context, st store.Store, cursor string) (string, error) {
 	key, err := c.keyFor(ctx, st)
 	if err != nil {
 		return "", err
@@ -76,15 +80,16 @@ func (c *cursorSigner) sign(ctx context.Context, st store.Store, cursor string) 
 	return cursor + "." + c.mac(key, cursor), nil
 }
 
-// open checks a link's cursor and returns the store's cursor inside it.
-func (c *cursorSigner) open(ctx context.Context, st store.Store, signed string) (string, error) {
+// Open checks a signed cursor and returns the store's cursor inside it,
+// or ErrForeignCursor.
+func (c *CursorSigner) Open(ctx context.Context, st store.Store, signed string) (string, error) {
 	key, err := c.keyFor(ctx, st)
 	if err != nil {
 		return "", err
 	}
 	i := strings.LastIndexByte(signed, '.')
 	if i < 0 || !hmac.Equal([]byte(signed[i+1:]), []byte(c.mac(key, signed[:i]))) {
-		return "", errorf(http.StatusBadRequest, "invalid", "_cursor is not one this server issued (follow the Bundle's links as given)")
+		return "", ErrForeignCursor
 	}
 	return signed[:i], nil
 }
