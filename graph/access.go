@@ -349,6 +349,10 @@ func reverse[T any](ctx context.Context, r *Resolver, typ, parent string, id *st
 	if err := r.scopeNested(ctx, compiled.Query.Where); err != nil {
 		return nil, err
 	}
+	if compiled.Query.CountOnly {
+		// _count: 0 asks for no resources.
+		return []*T{}, nil
+	}
 	found, err := loadersFrom(ctx).loadReverse(ctx, reverseList{include: in, params: params, filter: f, limit: compiled.Query.Count}, parent+"/"+*id)
 	if err != nil {
 		return nil, r.storeError(ctx, err)

@@ -12,7 +12,10 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/fhirgraph/fhirgraph/authz"
@@ -43,8 +46,12 @@ type Config struct {
 	BatchWait time.Duration
 }
 
-// NewHandler serves the GraphQL API at /graphql: POST with a JSON body and
-// GET with query= (GraphQL over HTTP). Every request needs a bearer token,
+// NewHandler serves the GraphQL API at /graphql and /fhir/$graphql: POST
+// with a JSON body and GET with query= (GraphQL over HTTP), automatic
+// persisted queries (extensions.persistedQuery), GraphiQL to a browser
+// (GET asking for HTML); and at /fhir/[type]/[id]/$graphql the FHIR
+// GraphQL instance form, whose query selects fields of that resource
+// (instance.go). Every request needs a bearer token,
 // checked as FHIR REST checks it: without one, or with an invalid one, the
 // answer is HTTP 401 with the RFC 6750 challenge and a GraphQL error body,
 // before any parsing, so introspection too needs a token. Errors in a
@@ -71,7 +78,9 @@ func NewHandler(cfg Config) http.Handler {
 	srv := handler.New(priced{generated.NewExecutableSchema(generated.Config{Resolvers: res})})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.MaxDepth})
 	srv.AroundFields(fieldRules)
@@ -81,7 +90,12 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": codeInternal}}
 	})
+	graphiql := playground.Handler("Fhirgraph GraphQL", "/graphql", playground.WithStoragePrefix("fhirgraph-"))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wantsGraphiQL(r) {
+			graphiql(w, r)
+			return
+		}
 		p, err := cfg.Guard.Authenticate(r)
 		if err != nil {
 			unauthorized(w, err, res.log)
@@ -90,8 +104,25 @@ func NewHandler(cfg Config) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
 		ctx, cancel := context.WithTimeout(withLoaders(withPrincipal(r.Context(), p), res, p), cfg.Timeout)
 		defer cancel()
-		srv.ServeHTTP(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		if typ, id, ok := instancePath(r.URL.Path); ok {
+			serveInstance(w, r, srv, typ, id)
+			return
+		}
+		srv.ServeHTTP(w, r)
 	})
+}
+
+// wantsGraphiQL tells a browser opening the endpoint (GET, HTML first in
+// Accept, no query) from a GraphQL request. The page holds no data: the
+// queries it sends need a token like any other (set the Authorization
+// header in its headers pane).
+func wantsGraphiQL(r *http.Request) bool {
+	if r.Method != http.MethodGet || r.URL.Query().Has("query") || r.URL.Query().Has("extensions") {
+		return false
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "text/html") && !strings.Contains(accept, "application/graphql-response+json")
 }
 
 // unauthorized answers an Authenticate failure as REST does (401 and the

@@ -179,22 +179,7 @@ func BenchmarkReadByID(b *testing.B) {
 // the store in that folder, importing only when it is empty, so that large
 // sizes are loaded once.
 func BenchmarkSearch(b *testing.B) {
-	patients := 100
-	if s := os.Getenv("FHIRGRAPH_BENCH_PATIENTS"); s != "" {
-		patients, _ = strconv.Atoi(s)
-	}
-	dir := os.Getenv("FHIRGRAPH_BENCH_DATA")
-	if dir == "" {
-		dir = b.TempDir()
-	}
-	if _, err := os.Stat(filepath.Join(dir, "fhirgraph.db")); err != nil {
-		src, _ := seedFiles(b, patients)
-		var out syncBuffer
-		if err := app.Run(context.Background(), []string{"import", "--data", dir, "--log-level", "error", src}, noEnv, &out, &out); err != nil {
-			b.Fatalf("import: %v\n%s", err, out.String())
-		}
-	}
-	s := start(b, dir)
+	s := benchServer(b)
 	var p struct {
 		Name       []struct{ Family string }
 		Identifier []struct{ System, Value string }
@@ -234,6 +219,28 @@ func BenchmarkSearch(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
+}
+
+// benchServer starts a server on `seed --patients N` data:
+// FHIRGRAPH_BENCH_PATIENTS sets N (default 100); FHIRGRAPH_BENCH_DATA keeps
+// the store in that folder, importing only when it is empty.
+func benchServer(b *testing.B, args ...string) *server {
+	patients := 100
+	if s := os.Getenv("FHIRGRAPH_BENCH_PATIENTS"); s != "" {
+		patients, _ = strconv.Atoi(s)
+	}
+	dir := os.Getenv("FHIRGRAPH_BENCH_DATA")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fhirgraph.db")); err != nil {
+		src, _ := seedFiles(b, patients)
+		var out syncBuffer
+		if err := app.Run(context.Background(), []string{"import", "--data", dir, "--log-level", "error", src}, noEnv, &out, &out); err != nil {
+			b.Fatalf("import: %v\n%s", err, out.String())
+		}
+	}
+	return start(b, dir, args...)
 }
 
 // get sends a GET with the server's bearer token, as a client of the API

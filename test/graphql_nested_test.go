@@ -164,7 +164,7 @@ func TestGraphQLConnectionsPageWithSignedCursors(t *testing.T) {
 }
 
 // storeOps reads the server's count of store operations from /metrics.
-func storeOps(t *testing.T, s *server) int {
+func storeOps(t testing.TB, s *server) int {
 	t.Helper()
 	r := s.do("GET", s.root+"/metrics", nil)
 	if r.status != http.StatusOK {

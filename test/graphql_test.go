@@ -1,11 +1,14 @@
 package test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -242,5 +245,84 @@ func TestGraphQLExtensionURLArgumentFilters(t *testing.T) {
 	a, _ := p["a"].([]any)
 	if len(g.Errors) > 0 || len(all) != 2 || len(a) != 1 || a[0].(map[string]any)["valueString"] != "one" {
 		t.Fatalf("extension(url:): %s", g.raw)
+	}
+}
+
+func TestGraphQLServesFHIRGraphQLEndpointsGraphiQLAndPersistedQueries(t *testing.T) {
+	s := start(t, "")
+	expect(t, s.do("PUT", "Patient/i", patient("India", `,"id":"i"`)), http.StatusCreated)
+
+	// [base]/[type]/[id]/$graphql: the query selects fields of the resource.
+	for name, r := range map[string]reply{
+		"GET":  s.do("GET", s.base+"/Patient/i/$graphql?query="+url.QueryEscape(`{ id name { family } }`), nil),
+		"POST": s.do("POST", s.base+"/Patient/i/$graphql", `{"query":"query Q($u: String) { id name { family } extension(url: $u) { url } }","variables":{"u":"http://x"}}`, "Content-Type: application/json"),
+	} {
+		g := gqlDecode(t, r)
+		if len(g.Errors) > 0 || g.Data["id"] != "i" || str(at(g.Data["name"].([]any)[0], "family")) != "India" {
+			t.Errorf("instance %s: %d %s", name, g.status, g.raw)
+		}
+	}
+	// Errors point inside the resource; a resource out of reach or missing
+	// is null with NOT_FOUND.
+	g := gqlDecode(t, s.do("GET", s.base+"/Patient/nobody/$graphql?query="+url.QueryEscape(`{ id }`), nil))
+	if g.Data != nil || !reflect.DeepEqual(g.codes(), []string{"NOT_FOUND"}) || strings.Contains(string(g.raw), `"path":["Patient"`) {
+		t.Errorf("missing instance: %s", g.raw)
+	}
+	for name, c := range map[string]struct {
+		r      reply
+		status int
+	}{
+		"unknown type":   {s.do("GET", s.base+"/Nothing/i/$graphql?query="+url.QueryEscape(`{ id }`), nil), http.StatusNotFound},
+		"syntax":         {s.do("GET", s.base+"/Patient/i/$graphql?query="+url.QueryEscape(`{ id `), nil), http.StatusUnprocessableEntity},
+		"unknown field":  {s.do("GET", s.base+"/Patient/i/$graphql?query="+url.QueryEscape(`{ nope }`), nil), http.StatusUnprocessableEntity},
+		"body not JSON":  {s.do("POST", s.base+"/Patient/i/$graphql", `{"query":`, "Content-Type: application/json"), http.StatusBadRequest},
+		"bad variables":  {s.do("GET", s.base+"/Patient/i/$graphql?query=%7Bid%7D&variables=%5B", nil), http.StatusBadRequest},
+		"method":         {s.do("DELETE", s.base+"/Patient/i/$graphql", nil), http.StatusMethodNotAllowed},
+		"no token":       {s.as("").do("GET", s.base+"/Patient/i/$graphql?query=%7Bid%7D", nil), http.StatusUnauthorized},
+		"system, no tok": {s.as("").do("GET", s.base+"/$graphql?query=%7B__typename%7D", nil), http.StatusUnauthorized},
+	} {
+		if g := gqlDecode(t, c.r); g.status != c.status || len(g.Errors) == 0 {
+			t.Errorf("%s: %d %s, want %d and an error", name, g.status, g.raw, c.status)
+		}
+	}
+	// [base]/$graphql is /graphql.
+	if g := gqlDecode(t, s.do("POST", s.base+"/$graphql", `{"query":"{ Patient(id: \"i\") { id } }"}`, "Content-Type: application/json")); at(g.Data, "Patient", "id") != "i" {
+		t.Errorf("system $graphql: %s", g.raw)
+	}
+
+	// A browser gets GraphiQL, which holds no data and needs no token.
+	r := s.as("").do("GET", s.root+"/graphql", nil, "Accept: text/html,application/xhtml+xml")
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !strings.Contains(string(r.body), "graphiql") {
+		t.Errorf("GraphiQL: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+
+	// Automatic persisted queries: a hash alone is unknown until the
+	// query has been sent with it once.
+	query := `{ Patient(id: "i") { id } }`
+	sum := sha256.Sum256([]byte(query))
+	ext := `"extensions":{"persistedQuery":{"version":1,"sha256Hash":"` + hex.EncodeToString(sum[:]) + `"}}`
+	post := func(body string) gqlReply {
+		return gqlDecode(t, s.do("POST", s.root+"/graphql", body, "Content-Type: application/json"))
+	}
+	if g := post(`{` + ext + `}`); !reflect.DeepEqual(g.codes(), []string{"PERSISTED_QUERY_NOT_FOUND"}) {
+		t.Errorf("unknown hash: %s", g.raw)
+	}
+	if g := post(`{"query":` + strconv.Quote(query) + `,` + ext + `}`); at(g.Data, "Patient", "id") != "i" {
+		t.Errorf("query with hash: %s", g.raw)
+	}
+	if g := post(`{` + ext + `}`); at(g.Data, "Patient", "id") != "i" {
+		t.Errorf("hash alone: %s", g.raw)
+	}
+	if g := post(`{"query":"{ __typename }",` + ext + `}`); len(g.Errors) == 0 {
+		t.Errorf("a query that does not match its hash: %s", g.raw)
+	}
+
+	// Page sizes are bounded; _count: 0 counts.
+	if g := gql(t, s, `{ PatientList(_count: 1001) { id } }`); !reflect.DeepEqual(g.codes(), []string{"BAD_USER_INPUT"}) {
+		t.Errorf("_count past the maximum: %s", g.raw)
+	}
+	g = gql(t, s, `{ PatientConnection(_count: 0) { count edges { resource { id } } } PatientList(_count: 0) { id } Patient(id: "i") { ObservationList(_reference: "patient", _count: 0) { id } } }`)
+	if len(g.Errors) > 0 || at(g.Data, "PatientConnection", "count") != float64(1) || len(at(g.Data, "PatientConnection", "edges").([]any)) != 0 || len(g.Data["PatientList"].([]any)) != 0 {
+		t.Errorf("_count: 0: %s", g.raw)
 	}
 }
