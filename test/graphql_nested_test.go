@@ -53,8 +53,9 @@ func TestGraphQLReferencesAndReverseListsKeepToTheToken(t *testing.T) {
 		// Reverse lists hold what the same token finds over REST, per
 		// practice: pa's PRAC2 observation stays out of PRAC1's list.
 		nested := `{ PatientList { id ObservationList(_reference: "patient") { id } EncounterList(_reference: "patient") { id } ConditionList(_reference: "subject") { id } } }`
+		staff := w.as(w.mint("--user-kind", "staff", "--scope", "user/*.rs", "--practice", "PRAC1"))
 		for name, tok := range map[string]*server{
-			"PRAC1": doctor, "PRAC2": w.practitionerToken("user/*.rs", "PRAC2"), "patient pa": w.patientToken("pa", "patient/*.rs"),
+			"PRAC1": doctor, "PRAC2": w.practitionerToken("user/*.rs", "PRAC2"), "patient pa": w.patientToken("pa", "patient/*.rs"), "PRAC1 staff": staff,
 		} {
 			g := gql(t, tok, nested)
 			if len(g.Errors) > 0 {
@@ -72,10 +73,13 @@ func TestGraphQLReferencesAndReverseListsKeepToTheToken(t *testing.T) {
 					}
 				}
 			}
-			if name == "PRAC1" && !slices.Equal(listIDs(at(patients[0], "ObservationList")), []string{"oa-lab", "oa-vital"}) {
-				t.Errorf("PRAC1 sees observations %v of pa", listIDs(at(patients[0], "ObservationList")))
+			if strings.HasPrefix(name, "PRAC1") && (len(patients) != 1 || !slices.Equal(listIDs(at(patients[0], "ObservationList")), []string{"oa-lab", "oa-vital"})) {
+				t.Errorf("%s sees patients %v and observations %v of the first", name, listIDs(patients), listIDs(at(patients[0], "ObservationList")))
 			}
 		}
+
+		// Staff read across their practice's patients and never write.
+		expectOutcome(t, staff.do("PUT", "Patient/pa", patient("Alpha", `,"id":"pa"`)), http.StatusForbidden)
 
 		// A patient's token does not follow references to another patient.
 		pa := w.patientToken("pa", "patient/*.rs")
