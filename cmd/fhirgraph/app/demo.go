@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/fhirgraph/fhirgraph/authz/registry"
+	"github.com/fhirgraph/fhirgraph/graph/dashboard"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -68,4 +70,45 @@ func demoAccess(ctx context.Context, st store.Store, root string, out io.Writer)
 	fmt.Fprintf(out, "  apps sign in at %s/oauth/authorize (discovery: %s/fhir/.well-known/smart-configuration); the EHR launch page is %s/oauth/ehr\n", root, root, root)
 	fmt.Fprintf(out, "  backend: curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials -d scope=system/Patient.rs %s/oauth/token\n", root)
 	return nil
+}
+
+// The demo's staff dashboard (/dashboard/): a staff user of the demo
+// practice, and the dashboard's public client.
+const (
+	demoStaffUser     = "staff"
+	demoDashboardName = "Staff dashboard (demo)"
+)
+
+// demoDashboard registers the demo staff user and the dashboard's client
+// for the server at root unless they exist, and returns the client's id.
+// The registry chooses client ids, so a later start finds the client by
+// its name and redirect URI; a start at another URL registers another.
+func demoDashboard(ctx context.Context, st store.Store, root string) (string, error) {
+	reg := registry.New(st, registry.Options{})
+	if _, err := reg.GetUser(ctx, demoStaffUser); errors.Is(err, registry.ErrNotFound) {
+		spec := registry.UserSpec{Username: demoStaffUser, Password: demoPassword, Kind: registry.UserStaff, Practices: []string{demoPractice}}
+		if _, err := reg.CreateUser(ctx, spec); err != nil {
+			return "", fmt.Errorf("demo user %s: %w", demoStaffUser, err)
+		}
+	} else if err != nil {
+		return "", err
+	}
+	redirect := root + "/dashboard/"
+	clients, err := reg.ClientsByPractice(ctx, demoPractice)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range clients {
+		if c.Name == demoDashboardName && c.Status == registry.StatusActive && slices.Contains(c.RedirectURIs, redirect) {
+			return c.ID, nil
+		}
+	}
+	c, _, err := reg.CreateClient(ctx, registry.ClientSpec{
+		Name: demoDashboardName, Kind: registry.KindPublic, Scope: dashboard.DefaultScope,
+		RedirectURIs: []string{redirect}, Practices: []string{demoPractice}, Dev: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("demo app %q: %w", demoDashboardName, err)
+	}
+	return c.ID, nil
 }

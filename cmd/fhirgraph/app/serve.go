@@ -18,6 +18,7 @@ import (
 	"github.com/fhirgraph/fhirgraph/fhir/ingest"
 	"github.com/fhirgraph/fhirgraph/fhir/synth"
 	"github.com/fhirgraph/fhirgraph/graph"
+	"github.com/fhirgraph/fhirgraph/graph/dashboard"
 	"github.com/fhirgraph/fhirgraph/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,9 +39,12 @@ func serve(ctx context.Context, e *env, args []string) error {
 	batchWait := fs.Duration("graphql-batch-wait", 2*time.Millisecond, "how long GraphQL gathers references and nested lists into one store query")
 	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
 	dev := fs.Bool("dev", false, "development mode")
+	dashboardClient := fs.String("dashboard-client", "dashboard", "client id of the staff dashboard at /dashboard/: a public client with redirect URI <public URL>/dashboard/ (--demo registers one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dashboardClientSet := false
+	fs.Visit(func(f *flag.Flag) { dashboardClientSet = dashboardClientSet || f.Name == "dashboard-client" })
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
@@ -89,6 +93,18 @@ func serve(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer oauth.close()
+	if *demo {
+		// The registry chooses client ids: the demo's dashboard client is
+		// the default unless one is named.
+		id, err := demoDashboard(ctx, st, root)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if !dashboardClientSet {
+			*dashboardClient = id
+		}
+	}
 	// The audit trail is written beside the API, through the store
 	// directly; deferred after the store's Close, it flushes before it.
 	auditor := audit.New(st, audit.Options{Logger: log, BaseURL: fhirBase(*baseURL)})
@@ -108,6 +124,9 @@ func serve(ctx context.Context, e *env, args []string) error {
 	mux.Handle("/fhir/$graphql", gql)
 	mux.Handle("/fhir/{type}/{id}/$graphql", gql)
 	mux.Handle("/oauth/", oauth.server.Handler())
+	dash := dashboard.NewHandler(dashboard.Config{ClientID: *dashboardClient, FHIRBase: fhirBase(root), GraphQL: "/graphql"})
+	mux.Handle("/dashboard/", dash)
+	mux.Handle("/dashboard", dash)
 	mux.Handle("GET /fhir/.well-known/smart-configuration", oauth.server.Discovery())
 	mux.Handle("GET /fhir/.well-known/openid-configuration", oauth.server.OpenIDConfiguration())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -143,6 +162,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 			ln.Close()
 			return err
 		}
+		fmt.Fprintf(e.stdout, "  staff dashboard: %s/dashboard/ (log in as %q, password %s; client_id %s)\n", root, demoStaffUser, demoPassword, *dashboardClient)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
