@@ -41,6 +41,8 @@ type Config struct {
 	// (default 1 MiB).
 	Timeout      time.Duration
 	MaxBodyBytes int64
+	// Auditor, when set, records every authenticated request (audit.go).
+	Auditor Auditor
 	// BatchWait is how long the per-request loaders gather references and
 	// reverse lists before fetching them in one store query (default 2ms).
 	BatchWait time.Duration
@@ -84,6 +86,8 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.MaxDepth})
 	srv.AroundFields(fieldRules)
+	srv.AroundOperations(recordOperation)
+	srv.AroundResponses(recordErrors)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		if res.log != nil {
 			res.log.Error("graphql: recovered from a panic", "panic", v)
@@ -102,14 +106,20 @@ func NewHandler(cfg Config) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+		op := &operation{}
 		ctx, cancel := context.WithTimeout(withLoaders(withPrincipal(r.Context(), p), res, p), cfg.Timeout)
 		defer cancel()
-		r = r.WithContext(ctx)
-		if typ, id, ok := instancePath(r.URL.Path); ok {
-			serveInstance(w, r, srv, typ, id)
-			return
+		r = r.WithContext(context.WithValue(ctx, operationKey{}, op))
+		sw := &statusWriter{ResponseWriter: w}
+		typ, id, instance := instancePath(r.URL.Path)
+		if instance {
+			serveInstance(sw, r, srv, typ, id)
+		} else {
+			srv.ServeHTTP(sw, r)
 		}
-		srv.ServeHTTP(w, r)
+		if cfg.Auditor != nil {
+			cfg.Auditor.Record(auditEvent(r, p, sw.status, op, typ, id))
+		}
 	})
 }
 

@@ -74,6 +74,9 @@ func serveInstance(w http.ResponseWriter, r *http.Request, srv http.Handler, typ
 		writeErrors(w, http.StatusMethodNotAllowed, "use GET or POST", "BAD_REQUEST")
 		return
 	}
+	if op, _ := r.Context().Value(operationKey{}).(*operation); op != nil {
+		op.query, op.variables = params.Query, params.Variables
+	}
 	query, gerr := wrapInstance(params.Query, typ, id)
 	if gerr != nil {
 		w.Header().Set("Content-Type", "application/json")

@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +156,37 @@ func TestAuditTrailIsWrittenOnShutdown(t *testing.T) {
 	got := auditTrail(t, staff, "patient=pa", 1)
 	if want := "4 R read Patient/pa Observation/nope Patient/pa"; got[0] != want {
 		t.Errorf("after a restart = %q, want %q", got[0], want)
+	}
+}
+
+func TestAuditTrailRecordsGraphQLRequests(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	if out, err := cli(t, "practice", "create", "--data", dir, "--name", "PRAC1", "--pin", "PRAC1", "--log-level", "error"); err != nil {
+		t.Fatalf("practice create: %v\n%s", err, out)
+	}
+	writer := s.as(s.mint("--scope", "system/*.cruds", "--practice", "PRAC1"))
+	expect(t, writer.do("PUT", "Patient/pa", `{"resourceType":"Patient","id":"pa"}`), http.StatusCreated)
+	doc := s.as(s.mint("--scope", "user/Patient.rs", "--user-kind", "practitioner", "--fhir-user", "Practitioner/d1", "--practice", "PRAC1", "--client-id", "ehr"))
+	if g := gql(t, doc, `{ PatientList { id } }`); len(g.Errors) > 0 {
+		t.Fatalf("%s", g.raw)
+	}
+	if g := gql(t, doc, `{ ObservationList { id } }`); len(g.Errors) == 0 {
+		t.Fatalf("want a refusal: %s", g.raw)
+	}
+	gqlDecode(t, doc.do("GET", doc.base+"/Patient/pa/$graphql?query="+url.QueryEscape(`{ id }`), nil))
+	if r := doc.as("").do("POST", doc.root+"/graphql", `{"query":"{ PatientList { id } }"}`, "Content-Type: application/json"); r.status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", r.status)
+	}
+
+	staff := s.as(s.mint("--scope", "user/AuditEvent.rs", "--user-kind", "staff", "--practice", "PRAC1", "--client-id", "console"))
+	got := auditTrail(t, staff, "subtype=operation", 3)
+	want := []string{
+		"0 E operation Practitioner/d1 Patient/pa query:Patient?query=%7B+id+%7D",
+		"0 E operation Practitioner/d1 query:query=%7B+PatientList+%7B+id+%7D+%7D",
+		"4 E operation Practitioner/d1 query:query=%7B+ObservationList+%7B+id+%7D+%7D",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("GraphQL requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -119,7 +119,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		func() float64 { return float64(auditor.Stats().Dropped) }))
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version, Auditor: auditor}))
-	gql := graph.NewHandler(graph.Config{Store: st, Guard: guard, BaseURL: fhirBase(*baseURL), Logger: log, Timeout: *searchTimeout, MaxBodyBytes: *maxBody, BatchWait: *batchWait})
+	gql := graph.NewHandler(graph.Config{Store: st, Guard: guard, BaseURL: fhirBase(*baseURL), Logger: log, Timeout: *searchTimeout, MaxBodyBytes: *maxBody, BatchWait: *batchWait, Auditor: auditor})
 	mux.Handle("/graphql", gql)
 	mux.Handle("/fhir/$graphql", gql)
 	mux.Handle("/fhir/{type}/{id}/$graphql", gql)
