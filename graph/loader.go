@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"slices"
@@ -176,7 +177,7 @@ func (l *loaders) fetchReverse(ctx context.Context, list reverseList, parents []
 			return fail(err)
 		}
 		for _, res := range page.Resources {
-			for _, ref := range list.include.References(res.Body, l.r.baseURL) {
+			for _, ref := range pointsAt(list, res.Body, lists, l.r.baseURL) {
 				got, wanted := lists[ref]
 				if !wanted || len(got) >= list.limit {
 					continue
@@ -197,4 +198,44 @@ func (l *loaders) fetchReverse(ctx context.Context, list reverseList, parents []
 		out[i] = lists[p]
 	}
 	return out, make([]error, len(parents))
+}
+
+// pointsAt returns the parents (keys of lists) that body points at through
+// the list's reference parameter. The search matched body because it
+// points at one of them at least, so when the text of body names only one
+// parent anywhere, that is the one, and parsing the resource (the costly
+// part) is needed only when it names several.
+func pointsAt(list reverseList, body []byte, lists map[string][]store.Resource, base string) []string {
+	var named []string
+	prefix := []byte(list.include.Target + "/")
+	for rest, at := body, 0; ; {
+		i := bytes.Index(rest, prefix)
+		if i < 0 {
+			break
+		}
+		at += i
+		if at > 0 && (body[at-1] == '"' || body[at-1] == '/') {
+			end := at + len(prefix)
+			for end < len(body) && isIDByte(body[end]) {
+				end++
+			}
+			if end < len(body) && (body[end] == '"' || body[end] == '/') {
+				ref := string(body[at:end])
+				if _, wanted := lists[ref]; wanted && !slices.Contains(named, ref) {
+					named = append(named, ref)
+				}
+			}
+		}
+		at += len(prefix)
+		rest = body[at:]
+	}
+	if len(named) == 1 {
+		return named
+	}
+	return list.include.References(body, base)
+}
+
+// isIDByte tells the bytes of a FHIR id.
+func isIDByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.'
 }
