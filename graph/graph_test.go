@@ -33,6 +33,7 @@ func TestDepthCountsNestedSelectionsThroughFragments(t *testing.T) {
 		want  int
 	}{
 		{`{ a }`, 1},
+		{`{ __schema { types { fields { type { ofType { ofType { name } } } } } } }`, 5},
 		{`{ a { b { c } } d }`, 3},
 		{`{ a { ... on T { b { c } } } }`, 3},
 		{`{ a { ...F } } fragment F on T { b { c { d } } }`, 4},

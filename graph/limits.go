@@ -59,7 +59,10 @@ func countArg(v any) int {
 
 // depthLimit refuses, before anything runs, an operation whose selections
 // nest deeper than max (fragments followed; a fragment cycle is refused by
-// validation before this runs).
+// validation before this runs). Introspection's __Type.ofType does not
+// count: a chain of them only unwraps one type (a list of non-null X), and
+// GraphiQL's introspection query nests nine; what fans out (fields, types)
+// counts as any field does.
 type depthLimit struct{ max int }
 
 func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
@@ -88,9 +91,13 @@ func depth(set ast.SelectionSet, level, limit int) int {
 		var n int
 		switch s := s.(type) {
 		case *ast.Field:
-			n = level + 1
+			next := level + 1
+			if s.Name == "ofType" {
+				next = level
+			}
+			n = next
 			if len(s.SelectionSet) > 0 {
-				n = depth(s.SelectionSet, level+1, limit)
+				n = depth(s.SelectionSet, next, limit)
 			}
 		case *ast.InlineFragment:
 			n = depth(s.SelectionSet, level, limit)

@@ -193,6 +193,18 @@ func TestGraphQLNeedsAToken(t *testing.T) {
 			t.Errorf("%s: want a GraphQL error body: %s", name, r.body)
 		}
 	}
+	// GraphiQL's introspection query (graphql-js getIntrospectionQuery)
+	// passes the limits.
+	typeRef := "kind name" + strings.Repeat(" ofType { kind name", 9) + strings.Repeat(" }", 9)
+	full := `query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name }
+		types { ...FullType } directives { name description locations args { ...InputValue } } } }
+		fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+		inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
+		fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+		fragment TypeRef on __Type { ` + typeRef + ` }`
+	if g := gql(t, s, full); len(g.Errors) > 0 || at(g.Data, "__schema", "queryType", "name") != "Query" {
+		t.Fatalf("introspection query: %.300s", g.raw)
+	}
 	// With a token, introspection and GET work.
 	g := gqlDecode(t, s.do("GET", s.root+"/graphql?query="+url.QueryEscape(`{ __schema { queryType { name } } }`), nil))
 	if len(g.Errors) > 0 || g.status != http.StatusOK {
@@ -211,6 +223,8 @@ func TestGraphQLBadQueriesAreErrorsNotFailures(t *testing.T) {
 		{"syntax", `{ Patient(id: "x" { id }`, "GRAPHQL_PARSE_FAILED"},
 		{"unknown field", `{ Patient(id: "x") { nope } }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"too deep", deep, "QUERY_TOO_DEEP"},
+		// (gqlparser's own rule: maximum introspection depth.)
+		{"introspection fanning out too deep", "{ __schema { types { " + strings.Repeat("fields { type { ", 6) + "name" + strings.Repeat(" } }", 6) + " } } }", "GRAPHQL_VALIDATION_FAILED"},
 		{"bad search value", `{ ObservationList(date: "notadate") { id } }`, "BAD_USER_INPUT"},
 		{"_reference not a reference parameter", `{ PatientList { ConditionList(_reference: "code") { id } } }`, "BAD_USER_INPUT"},
 		{"_reference not pointing at a Patient", `{ PatientList { ObservationList(_reference: "specimen") { id } } }`, "BAD_USER_INPUT"},
