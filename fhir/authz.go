@@ -71,7 +71,7 @@ func (s *server) authenticated(h handlerFunc) handlerFunc {
 		if s.audit == nil {
 			return h(w, r)
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &audit.StatusWriter{ResponseWriter: w}
 		if err := h(sw, r); err != nil {
 			s.writeError(sw, r, err)
 		}
@@ -79,29 +79,6 @@ func (s *server) authenticated(h handlerFunc) handlerFunc {
 		return nil
 	}
 }
-
-// statusWriter remembers the status a handler answered.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeInteraction is the write a method asks for, else otherwise.
 func writeInteraction(method, otherwise string) string {
@@ -121,11 +98,11 @@ func writeInteraction(method, otherwise string) string {
 // auditEvent describes an answered request for the audit trail: the
 // interaction follows from the route (routes.go) and method, the ids from
 // the path or, for a create, the Location answered.
-func auditEvent(r *http.Request, p *authz.Principal, w *statusWriter) audit.Event {
+func auditEvent(r *http.Request, p *authz.Principal, w *audit.StatusWriter) audit.Event {
 	c := p.Claims
 	e := audit.Event{
 		Time: time.Now(), ClientID: c.ClientID, User: c.FHIRUser, UserKind: c.UserKind, Patient: c.Patient,
-		Practices: c.Practices, Type: r.PathValue("type"), Status: w.status, Source: r.RemoteAddr,
+		Practices: c.Practices, Type: r.PathValue("type"), Status: w.Status, Source: r.RemoteAddr,
 	}
 	if e.User == "" {
 		e.User = c.Subject

@@ -88,23 +88,3 @@ func auditEvent(r *http.Request, p *authz.Principal, status int, op *operation, 
 	e.Query = q.Encode()
 	return e
 }
-
-// statusWriter remembers the status answered.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/fhirgraph/fhirgraph/authz"
+	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/authz/token"
 	"github.com/fhirgraph/fhirgraph/graph/generated"
 	"github.com/fhirgraph/fhirgraph/store"
@@ -110,7 +111,7 @@ func NewHandler(cfg Config) http.Handler {
 		ctx, cancel := context.WithTimeout(withLoaders(withPrincipal(r.Context(), p), res, p), cfg.Timeout)
 		defer cancel()
 		r = r.WithContext(context.WithValue(ctx, operationKey{}, op))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &audit.StatusWriter{ResponseWriter: w}
 		typ, id, instance := instancePath(r.URL.Path)
 		if instance {
 			serveInstance(sw, r, srv, typ, id)
@@ -118,7 +119,7 @@ func NewHandler(cfg Config) http.Handler {
 			srv.ServeHTTP(sw, r)
 		}
 		if cfg.Auditor != nil {
-			cfg.Auditor.Record(auditEvent(r, p, sw.status, op, typ, id))
+			cfg.Auditor.Record(auditEvent(r, p, sw.Status, op, typ, id))
 		}
 	})
 }

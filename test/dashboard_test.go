@@ -249,11 +249,7 @@ func TestDashboardShowsThePracticeThroughGraphQL(t *testing.T) {
 
 	// Login: the page itself sends the browser to the authorization server.
 	run("login and approval",
-		chromedp.Navigate(s.root+"/dashboard/"),
-		chromedp.WaitVisible(chromedp.ID("username")),
-		chromedp.SendKeys(chromedp.ID("username"), "staff"),
-		chromedp.SendKeys(chromedp.ID("password"), dashPass),
-		chromedp.Click(chromedp.ID("login")),
+		dashboardLogin(s, "staff"),
 		chromedp.WaitVisible(chromedp.ID("approve")),
 		chromedp.Click(chromedp.ID("approve")),
 		loaded,
@@ -378,11 +374,7 @@ func TestDashboardShowsThePracticeThroughGraphQL(t *testing.T) {
 	pctx, cancel = context.WithTimeout(pctx, 30*time.Second)
 	defer cancel()
 	err := chromedp.Do(pctx,
-		chromedp.Navigate(s.root+"/dashboard/"),
-		chromedp.WaitVisible(chromedp.ID("username")),
-		chromedp.SendKeys(chromedp.ID("username"), "ada"),
-		chromedp.SendKeys(chromedp.ID("password"), dashPass),
-		chromedp.Click(chromedp.ID("login")),
+		dashboardLogin(s, "ada"),
 		// Denied first: the page says so and offers to sign in again.
 		chromedp.WaitVisible(chromedp.ID("deny")),
 		chromedp.Click(chromedp.ID("deny")),
@@ -485,4 +477,16 @@ func TestDashboardOfTheDemo(t *testing.T) {
 	if approval := get(browser.PostForm(s.root+"/oauth/login", form)); !strings.Contains(approval, `name="approve"`) || !strings.Contains(approval, "user/*.rs") {
 		t.Fatalf("expected the approval page for the staff user: %s", approval)
 	}
+}
+
+// dashboardLogin opens the dashboard, which sends the browser to the
+// authorization server's login page, and logs in as user.
+func dashboardLogin(s *server, user string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(s.root+"/dashboard/"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), dashPass),
+		chromedp.Click(chromedp.ID("login")),
+	)
 }

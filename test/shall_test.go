@@ -26,19 +26,11 @@ import (
 // with its own paths and the R4 search rules; it shares no code with the
 // server's FHIRPath extraction, index or query engines.
 func TestUSCoreShallSearches(t *testing.T) {
-	examples := []string{
-		sharedDir(t, "fhir-defs/us-core-4.0.0/examples"),
-		sharedDir(t, "fhir-defs/us-core-6.1.0/examples"),
-	}
+	examples := usCoreExamples(t)
 	searches := shallSearches(t)
 	forEachEngine(t, func(t *testing.T, e engine) {
 		dir := t.TempDir()
-		// Two examples (the cbc reports) carry text without div, which R4
-		// forbids; they are rejected and the run reports it.
-		out, err := e.cli(t, dir, "import", append([]string{"--log-level", "error"}, examples...)...)
-		if !strings.Contains(out, ", 2 rejected") {
-			t.Fatalf("importing the US Core examples: %v\n%s", err, out)
-		}
+		importUSCoreExamples(t, e, dir, examples)
 		if out, err := e.cli(t, dir, "seed", "--patients", "3", "--seed", "11", "--log-level", "error"); err != nil {
 			t.Fatalf("seed: %v\n%s", err, out)
 		}
@@ -94,6 +86,25 @@ func TestUSCoreShallSearches(t *testing.T) {
 
 // shallSearches lists the SHALL searches and combinations of the
 // registry, and fails if the evaluation below does not know a parameter.
+// usCoreExamples are the folders of the US Core 4.0.0 and 6.1.0 examples.
+func usCoreExamples(t *testing.T) []string {
+	return []string{
+		sharedDir(t, "fhir-defs/us-core-4.0.0/examples"),
+		sharedDir(t, "fhir-defs/us-core-6.1.0/examples"),
+	}
+}
+
+// importUSCoreExamples imports the examples into the store at dir. Two
+// (the cbc reports) carry text without div, which R4 forbids: they are
+// rejected and the run reports it.
+func importUSCoreExamples(t *testing.T, e engine, dir string, examples []string) {
+	t.Helper()
+	out, err := e.cli(t, dir, "import", append([]string{"--log-level", "error"}, examples...)...)
+	if !strings.Contains(out, ", 2 rejected") {
+		t.Fatalf("importing the US Core examples: %v\n%s", err, out)
+	}
+}
+
 func shallSearches(t testing.TB) []fhirschema.RequiredSearch {
 	out := fhirschema.Search().ShallSearches()
 	for _, sr := range out {
