@@ -89,6 +89,14 @@ func (g *Guard) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.Principal(c)
+}
+
+// Principal is the principal of claims already verified: a job that
+// outlives its request (a bulk export) keeps the claims of the token that
+// started it and is authorized as that token was, scopes, patient and
+// practices alike. Errors are *token.Error, as from Verify.
+func (g *Guard) Principal(c *token.AccessClaims) (*Principal, error) {
 	set, err := g.scopes.Parse(c.Scope)
 	if err != nil {
 		return nil, &token.Error{Code: token.CodeInvalidToken, Description: "the access token's scope cannot be read", Err: err}
