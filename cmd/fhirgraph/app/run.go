@@ -36,6 +36,7 @@ var commands = []command{
 	{"client", "OAuth clients (SMART apps, backend services): client create|list|suspend|activate", clientCmd},
 	{"user", "users who log in (patients, practitioners, staff): user create|list|suspend|activate", userCmd},
 	{"practice", "practices and their PINs: practice create|list", practiceCmd},
+	{"group", "cohorts of patients from a search, to export: group create --name N --query 'Type?params'", groupCmd},
 	{"token", "mint an access token for development: token --scope S --base-url URL [--patient ID] [--practice PIN]…", tokenCmd},
 }
 
