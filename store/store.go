@@ -44,6 +44,9 @@ type Store interface {
 	// Engines create what the declared keys need (indexes) on first use;
 	// calling it again with the same def is cheap.
 	Collection(def CollectionDef) Collection
+	// Files returns the engine's file area, where bulk exports keep their
+	// output files (see Files).
+	Files() Files
 	// Ping reports whether the engine can serve requests.
 	Ping(ctx context.Context) error
 	// Close waits for in-flight writes and releases the engine.

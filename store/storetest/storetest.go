@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Records", func(t *testing.T) { runRecords(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { runConcurrency(t, open) })
 	t.Run("Reindex", func(t *testing.T) { runReindex(t, open) })
+	t.Run("Files", func(t *testing.T) { runFiles(t, open) })
 }
 
 // test is one named behaviour.
