@@ -153,6 +153,9 @@ func IndexPlan() []CollectionIndexes {
 		{Collection: metaCollection, About: "the declared keys of each record collection, for --check; _id only"},
 		{Collection: "rec_<name>", About: "platform records, one collection per record kind, created on first use", Indexes: specs(recordIndexes(nil))},
 		{Collection: "rec_<name>", About: "… plus one per declared key of that kind", Indexes: []IndexSpec{{Keys: "{data.<key>: 1}", Why: "Find by a declared key (multikey for arrays)"}}},
+		{Collection: filesColl, About: "stored files (GridFS layout, bucket \"files\"), created on the first PutFile", Indexes: specs(fileIndexes)},
+		{Collection: chunksColl, About: "the files' chunks", Indexes: specs(chunkIndexes)},
+		{Collection: pendingColl, About: "uploads and deletions in progress, for cleaning up after a dead process; _id only"},
 	}
 }
 
@@ -221,6 +224,10 @@ func CheckIndexes(ctx context.Context, uri string, opts Options) ([]Finding, err
 			err = check(name, resourceIndexes)
 		case strings.HasPrefix(name, recordPrefix):
 			err = check(name, recordIndexes(keys[name]))
+		case name == filesColl:
+			err = check(name, fileIndexes)
+		case name == chunksColl:
+			err = check(name, chunkIndexes)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("indexes of %s: %w", name, err)
