@@ -91,6 +91,10 @@ type clientDoc struct {
 	Record string `json:"record"` // "client"
 	Client
 	SecretHash string `json:"secret_hash,omitempty"`
+	// OldSecretHash is the secret a rotation replaced, valid until
+	// OldSecretExp (the grace period).
+	OldSecretHash string    `json:"old_secret_hash,omitempty"`
+	OldSecretExp  time.Time `json:"old_secret_exp,omitzero"`
 }
 
 // ClientSpec is what CreateClient needs.
@@ -291,6 +295,9 @@ func (r *Registry) Authenticate(ctx context.Context, clientID, secret string) (C
 		return Client{}, err
 	}
 	ok, verr := r.hasher.verify(ctx, secret, d.SecretHash) // "" when unknown or secretless: the dummy hash
+	if verr == nil && err == nil && !ok && d.OldSecretHash != "" && r.now().Before(d.OldSecretExp) {
+		ok, verr = r.hasher.verify(ctx, secret, d.OldSecretHash) // a rotated secret in its grace period
+	}
 	if verr != nil {
 		return Client{}, verr
 	}

@@ -7,7 +7,11 @@ import (
 	"io"
 	"slices"
 
+	"github.com/fhirgraph/fhirgraph/authz/policy"
+	"github.com/fhirgraph/fhirgraph/authz/portal"
 	"github.com/fhirgraph/fhirgraph/authz/registry"
+	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
+	"github.com/fhirgraph/fhirgraph/fhir/ingest"
 	"github.com/fhirgraph/fhirgraph/graph/dashboard"
 	"github.com/fhirgraph/fhirgraph/store"
 )
@@ -111,4 +115,72 @@ func demoDashboard(ctx context.Context, st store.Store, root string) (string, er
 		return "", fmt.Errorf("demo app %q: %w", demoDashboardName, err)
 	}
 	return c.ID, nil
+}
+
+// The developer portal's demo: a second practice with its own patients,
+// so that consent visibly separates data; a clinician of both practices;
+// a reviewer; and each practice's administrator.
+const (
+	demoPractice2     = "HARBOR"
+	demoClinician     = "clinician"
+	demoReviewer      = "reviewer"
+	demoLakeshoreAdm  = "lakeshore-admin"
+	demoHarborAdmin   = "harbor-admin"
+	demoHarborPatient = 5
+)
+
+// demoPortal creates the second demo practice with a few patients, and
+// the portal's demo staff, unless they exist, and prints how to use the
+// portal.
+func demoPortal(ctx context.Context, st store.Store, p *portal.Portal, root string, out io.Writer) error {
+	reg := registry.New(st, registry.Options{})
+	_, err := reg.CreatePractice(ctx, registry.PracticeSpec{Name: "Harbor Family Medicine (demo)", PIN: demoPractice2})
+	switch {
+	case err == nil:
+		if _, err := ingest.Load(ctx, st, harborPatients, ingest.Options{Strict: true, Practice: demoPractice2}); err != nil {
+			return fmt.Errorf("demo data of %s: %w", demoPractice2, err)
+		}
+	case !errors.Is(err, registry.ErrExists):
+		return fmt.Errorf("demo practice %s: %w", demoPractice2, err)
+	}
+	users := []struct {
+		spec  registry.UserSpec
+		roles []string
+	}{
+		{registry.UserSpec{Username: demoClinician, Kind: registry.UserPractitioner, Practitioner: demoPractitioner, Practices: []string{demoPractice, demoPractice2}}, nil},
+		{registry.UserSpec{Username: demoReviewer, Kind: registry.UserStaff, Practices: []string{demoPractice}}, []string{policy.RoleReviewer}},
+		{registry.UserSpec{Username: demoLakeshoreAdm, Kind: registry.UserStaff, Practices: []string{demoPractice}}, []string{policy.RolePracticeAdmin}},
+		{registry.UserSpec{Username: demoHarborAdmin, Kind: registry.UserStaff, Practices: []string{demoPractice2}}, []string{policy.RolePracticeAdmin}},
+	}
+	for _, u := range users {
+		u.spec.Password = demoPassword
+		if _, err := reg.CreateUser(ctx, u.spec); err != nil && !errors.Is(err, registry.ErrExists) {
+			return fmt.Errorf("demo user %s: %w", u.spec.Username, err)
+		}
+		if len(u.roles) > 0 {
+			if err := p.GrantRoles(ctx, u.spec.Username, u.roles...); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(out, "  developer portal: %s/portal/signup (mail goes to the outbox; its links are in the log); practices %s and %s (%d patients)\n", root, demoPractice, demoPractice2, demoHarborPatient)
+	fmt.Fprintf(out, "  portal review: %s/admin (log in as %q to review, %q or %q to consent; password %s); %q is a clinician of both practices\n",
+		root, demoReviewer, demoLakeshoreAdm, demoHarborAdmin, demoPassword, demoClinician)
+	return nil
+}
+
+// harborPatients are the second practice's demo patients, h0001….
+func harborPatients(emit func(ingest.Item) error) error {
+	names := []string{"Rivera", "Okafor", "Lindqvist", "Tanaka", "Moreau"}
+	for i := range demoHarborPatient {
+		id := fmt.Sprintf("h%04d", i+1)
+		obj, err := fhirjson.Parse(fmt.Appendf(nil, `{"resourceType":"Patient","id":%q,"name":[{"family":%q,"given":["Harbor"]}],"gender":"unknown","birthDate":"19%02d-01-15"}`, id, names[i%len(names)], 60+i))
+		if err != nil {
+			return err
+		}
+		if err := emit(ingest.Item{Where: "demo", Line: i + 1, Obj: obj}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

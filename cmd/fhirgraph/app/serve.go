@@ -40,6 +40,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
 	dev := fs.Bool("dev", false, "development mode")
 	dashboardClient := fs.String("dashboard-client", "dashboard", "client id of the staff dashboard at /dashboard/: a public client with redirect URI <public URL>/dashboard/ (--demo registers one)")
+	portalOpts := portalFlags(fs, e)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,6 +128,15 @@ func serve(ctx context.Context, e *env, args []string) error {
 	dash := dashboard.NewHandler(dashboard.Config{ClientID: *dashboardClient, FHIRBase: fhirBase(root), GraphQL: "/graphql"})
 	mux.Handle("/dashboard/", dash)
 	mux.Handle("/dashboard", dash)
+	devPortal, err := newPortal(ctx, st, root, *dev, portalOpts, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	portalPages := devPortal.Handler()
+	mux.Handle("/portal/", portalPages)
+	mux.Handle("/admin", portalPages)
+	mux.Handle("/admin/", portalPages)
 	mux.Handle("GET /fhir/.well-known/smart-configuration", oauth.server.Discovery())
 	mux.Handle("GET /fhir/.well-known/openid-configuration", oauth.server.OpenIDConfiguration())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -163,6 +173,10 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "  staff dashboard: %s/dashboard/ (log in as %q, password %s; client_id %s)\n", root, demoStaffUser, demoPassword, *dashboardClient)
+		if err := demoPortal(ctx, st, devPortal, root, e.stdout); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
