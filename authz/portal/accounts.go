@@ -79,7 +79,7 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := developer{Record: "developer", Email: email, Name: name, Organization: org, PasswordHash: hash, Created: p.cfg.Now()}
-	switch err := p.developers.create(ctx, email, d, time.Time{}); {
+	switch err := p.developers.Create(ctx, email, d, time.Time{}); {
 	case errors.Is(err, store.ErrExists):
 		p.send(ctx, Message{To: email, Subject: "Your developer account",
 			Body: "Someone tried to create a developer account with this address, which already has one.\n\n" +
@@ -148,7 +148,7 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	if _, err := p.developers.update(ctx, email, time.Time{}, func(d *developer) (bool, error) {
+	if _, err := p.developers.Change(ctx, email, time.Time{}, func(d *developer) (bool, error) {
 		if d.Verified {
 			return false, nil
 		}
@@ -215,7 +215,7 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusTooManyRequests, "login", v)
 		return
 	}
-	d, _, err := p.developers.get(ctx, email)
+	d, _, err := p.developers.Get(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		p.fail(w, r, err)
 		return
@@ -294,7 +294,7 @@ func (p *Portal) reset(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, "reset", v)
 		return
 	}
-	d, _, err := p.developers.get(ctx, email)
+	d, _, err := p.developers.Get(ctx, email)
 	switch {
 	case err == nil:
 		tok, err := p.newLink(ctx, purposeReset, email, resetLifetime)
@@ -375,7 +375,7 @@ func (p *Portal) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.cfg.Now()
-	if _, err := p.developers.update(ctx, email, time.Time{}, func(d *developer) (bool, error) {
+	if _, err := p.developers.Change(ctx, email, time.Time{}, func(d *developer) (bool, error) {
 		d.PasswordHash = hash
 		if !d.Verified {
 			d.Verified, d.VerifiedAt = true, now
@@ -386,9 +386,9 @@ func (p *Portal) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Sessions opened with the old password end with it.
-	if recs, err := p.sessions.c.Find(ctx, "subject", email); err == nil {
+	if recs, err := p.sessions.C.Find(ctx, "subject", email); err == nil {
 		for _, rec := range recs {
-			p.sessions.delete(ctx, rec.ID, 0)
+			p.sessions.Delete(ctx, rec.ID, 0)
 		}
 	}
 	p.render(w, r, http.StatusOK, "message", &view{Title: "Password changed", Message: "Your password is changed. Log in with the new one."})
@@ -415,7 +415,7 @@ func (p *Portal) developerOf(w http.ResponseWriter, r *http.Request, s session) 
 		http.Redirect(w, r, "/portal/login", http.StatusSeeOther)
 		return developer{}, false
 	}
-	d, _, err := p.developers.get(r.Context(), s.Subject)
+	d, _, err := p.developers.Get(r.Context(), s.Subject)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Redirect(w, r, "/portal/login", http.StatusSeeOther)
 		return developer{}, false

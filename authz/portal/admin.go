@@ -46,9 +46,9 @@ func (p *Portal) GrantRoles(ctx context.Context, username string, roles ...strin
 		}
 	}
 	rec := Roles{Record: "roles", Username: u.Username, Roles: roles}
-	err = p.roles.create(ctx, u.Username, rec, time.Time{})
+	err = p.roles.Create(ctx, u.Username, rec, time.Time{})
 	if errors.Is(err, store.ErrExists) {
-		_, err = p.roles.update(ctx, u.Username, time.Time{}, func(x *Roles) (bool, error) {
+		_, err = p.roles.Change(ctx, u.Username, time.Time{}, func(x *Roles) (bool, error) {
 			n := len(x.Roles)
 			for _, role := range roles {
 				if !slices.Contains(x.Roles, role) {
@@ -86,7 +86,7 @@ func (p *Portal) may(st staff, action policy.PortalAction, practice string) bool
 }
 
 func (p *Portal) rolesOf(ctx context.Context, username string) ([]string, error) {
-	r, _, err := p.roles.get(ctx, username)
+	r, _, err := p.roles.Get(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -190,7 +190,7 @@ func (p *Portal) adminHome(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.may(st, policy.ReviewRegistration, "") {
 		v.CanReview = true
-		all, err := p.apps.find(ctx, "record", "application")
+		all, _, err := p.apps.Find(ctx, "record", "application")
 		if err != nil {
 			p.fail(w, r, err)
 			return
@@ -202,7 +202,7 @@ func (p *Portal) adminHome(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		v.Consent = append(v.Consent, pin)
-		apps, err := p.apps.find(ctx, "practices", pin)
+		apps, _, err := p.apps.Find(ctx, "practices", pin)
 		if err != nil {
 			p.fail(w, r, err)
 			return
@@ -223,7 +223,7 @@ func (p *Portal) adminHome(w http.ResponseWriter, r *http.Request) {
 // it: reviewers see all, practice administrators those naming their
 // practices.
 func (p *Portal) adminApp(w http.ResponseWriter, r *http.Request, st staff) (Application, *view, bool) {
-	a, _, err := p.apps.get(r.Context(), r.PathValue("id"))
+	a, _, err := p.apps.Get(r.Context(), r.PathValue("id"))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		p.fail(w, r, err)
 		return a, nil, false
@@ -340,7 +340,7 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request) {
 // transition changes an application's status from one to another and
 // records who, when and why; a status other than from is a conflict.
 func (p *Portal) transition(ctx context.Context, id string, from, to Status, by, reason string, also func(*Application)) (Application, error) {
-	return p.apps.update(ctx, id, time.Time{}, func(x *Application) (bool, error) {
+	return p.apps.Change(ctx, id, time.Time{}, func(x *Application) (bool, error) {
 		if x.Status != from {
 			return false, fmt.Errorf("portal: application %s is %s, not %s: %w", id, x.Status, from, store.ErrConflict)
 		}
@@ -385,7 +385,7 @@ func (p *Portal) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.cfg.Now().UTC().Truncate(time.Second)
-	a, err := p.apps.update(r.Context(), a.ID, time.Time{}, func(x *Application) (bool, error) {
+	a, err := p.apps.Change(r.Context(), a.ID, time.Time{}, func(x *Application) (bool, error) {
 		for i := range x.Consents {
 			if x.Consents[i].PIN == pin && !x.Consents[i].Confirmed {
 				x.Consents[i] = Consent{PIN: pin, Name: x.Consents[i].Name, Confirmed: true, ConfirmedBy: st.user.Username, ConfirmedAt: now}

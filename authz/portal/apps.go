@@ -18,7 +18,7 @@ func (p *Portal) myApplications(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	apps, err := p.apps.find(r.Context(), "developer", d.Email)
+	apps, _, err := p.apps.Find(r.Context(), "developer", d.Email)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -88,7 +88,7 @@ func (p *Portal) submitApplication(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, "new", v)
 		return
 	}
-	same, err := p.apps.find(ctx, "org_name", a.OrgName)
+	same, _, err := p.apps.Find(ctx, "org_name", a.OrgName)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -103,7 +103,7 @@ func (p *Portal) submitApplication(w http.ResponseWriter, r *http.Request) {
 	a.Terms = TermsAccepted{Version: TermsVersion, AcceptedAt: now}
 	a.Status = StatusPending
 	a.History = []StatusChange{{Status: StatusPending, By: d.Email, At: now, Reason: "submitted"}}
-	if err := p.apps.create(ctx, a.ID, a, time.Time{}); err != nil {
+	if err := p.apps.Create(ctx, a.ID, a, time.Time{}); err != nil {
 		p.fail(w, r, err)
 		return
 	}
@@ -113,7 +113,7 @@ func (p *Portal) submitApplication(w http.ResponseWriter, r *http.Request) {
 // ownApp returns the developer's application named in the path; another
 // developer's is not found.
 func (p *Portal) ownApp(w http.ResponseWriter, r *http.Request, d developer) (Application, bool) {
-	a, _, err := p.apps.get(r.Context(), r.PathValue("id"))
+	a, _, err := p.apps.Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Developer != d.Email) {
 		p.render(w, r, http.StatusNotFound, "message", &view{Title: "Application not found", Who: d.Name, Verified: d.Verified, Error: "You have no application with that id."})
 		return Application{}, false
@@ -193,7 +193,7 @@ func (p *Portal) credentials(w http.ResponseWriter, r *http.Request, rotate bool
 		p.fail(w, r, err)
 		return
 	}
-	a, err := p.apps.update(ctx, a.ID, time.Time{}, func(x *Application) (bool, error) {
+	a, err := p.apps.Change(ctx, a.ID, time.Time{}, func(x *Application) (bool, error) {
 		x.SecretIssued = rotate
 		x.History = append(x.History, StatusChange{Status: x.Status, Event: event, By: d.Email, At: p.cfg.Now().UTC().Truncate(time.Second), Reason: reason})
 		return true, nil

@@ -247,7 +247,7 @@ func (b *browser) submitApp(form url.Values) page {
 
 func (e *env) apps(t *testing.T) []Application {
 	t.Helper()
-	apps, err := e.p.apps.find(context.Background(), "record", "application")
+	apps, _, err := e.p.apps.Find(context.Background(), "record", "application")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (p *Portal) key(ctx context.Context) ([]byte, error) {
 	keyMu.Lock()
 	defer keyMu.Unlock()
 	for range 3 {
-		k, _, err := p.keys.get(ctx, "links")
+		k, _, err := p.keys.Get(ctx, "links")
 		if err == nil && len(k.Key) >= 32 {
 			return k.Key, nil
 		}
@@ -58,7 +58,7 @@ func (p *Portal) key(ctx context.Context) ([]byte, error) {
 		}
 		fresh := make([]byte, 32)
 		rand.Read(fresh)
-		if err := p.keys.create(ctx, "links", linkKey{Key: fresh}, time.Time{}); err != nil && !errors.Is(err, store.ErrExists) {
+		if err := p.keys.Create(ctx, "links", linkKey{Key: fresh}, time.Time{}); err != nil && !errors.Is(err, store.ErrExists) {
 			return nil, err
 		}
 	}
@@ -79,7 +79,7 @@ func (p *Portal) newLink(ctx context.Context, purpose, email string, lifetime ti
 	}
 	nonce := randomText(18)
 	l := link{Purpose: purpose, Email: email, Exp: p.cfg.Now().Add(lifetime).Truncate(time.Second)}
-	if err := p.links.create(ctx, nonce, l, l.Exp); err != nil {
+	if err := p.links.Create(ctx, nonce, l, l.Exp); err != nil {
 		return "", err
 	}
 	return nonce + "." + sign(key, nonce, l), nil
@@ -99,7 +99,7 @@ func (p *Portal) checkLink(ctx context.Context, purpose, token string) (string, 
 	if err != nil {
 		return "", "", 0, err
 	}
-	l, rev, err := p.links.get(ctx, nonce)
+	l, rev, err := p.links.Get(ctx, nonce)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", "", 0, errBadLink
 	} else if err != nil {
@@ -118,7 +118,7 @@ func (p *Portal) useLink(ctx context.Context, purpose, token string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := p.links.delete(ctx, nonce, rev); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+	if err := p.links.Delete(ctx, nonce, rev); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		return "", errBadLink
 	} else if err != nil {
 		return "", err

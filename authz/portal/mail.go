@@ -55,7 +55,7 @@ func (p *Portal) send(ctx context.Context, m Message) {
 	} else {
 		p.log.Info("portal: mail kept in the outbox (no SMTP server configured)", "to", m.To, "subject", m.Subject, "link", m.Link)
 	}
-	if err := p.outbox.create(ctx, m.ID, m, m.Created.Add(outboxRetention)); err != nil {
+	if err := p.outbox.Create(ctx, m.ID, m, m.Created.Add(outboxRetention)); err != nil {
 		p.log.Error("portal: writing the outbox", "err", err)
 	}
 }
@@ -64,7 +64,10 @@ func (p *Portal) send(ctx context.Context, m Message) {
 // this process wrote them): for
 // development mode and tests.
 func (p *Portal) Outbox(ctx context.Context, to string) ([]Message, error) {
-	ms, err := p.outbox.find(ctx, "to", normalizeEmail(to), func(m *Message, id string) { m.ID = id })
+	ms, recs, err := p.outbox.Find(ctx, "to", normalizeEmail(to))
+	for i := range ms {
+		ms[i].ID = recs[i].ID
+	}
 	if err != nil {
 		return nil, err
 	}

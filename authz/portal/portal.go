@@ -70,13 +70,13 @@ type Config struct {
 // Portal serves the developer portal and the review pages.
 type Portal struct {
 	cfg        Config
-	developers records[developer]
-	sessions   records[session]
-	links      records[link]
-	keys       records[linkKey]
-	outbox     records[Message]
-	apps       records[Application]
-	roles      records[Roles]
+	developers store.Records[developer]
+	sessions   store.Records[session]
+	links      store.Records[link]
+	keys       store.Records[linkKey]
+	outbox     store.Records[Message]
+	apps       store.Records[Application]
+	roles      store.Records[Roles]
 	limiter    *limiter
 	log        *slog.Logger
 }
@@ -108,13 +108,13 @@ func New(cfg Config) (*Portal, error) {
 	st := cfg.Store
 	return &Portal{
 		cfg:        cfg,
-		developers: records[developer]{st.Collection(developersDef)},
-		sessions:   records[session]{st.Collection(sessionsDef)},
-		links:      records[link]{st.Collection(linksDef)},
-		keys:       records[linkKey]{st.Collection(keysDef)},
-		outbox:     records[Message]{st.Collection(outboxDef)},
-		apps:       records[Application]{st.Collection(applicationsDef)},
-		roles:      records[Roles]{st.Collection(rolesDef)},
+		developers: store.Records[developer]{C: st.Collection(developersDef)},
+		sessions:   store.Records[session]{C: st.Collection(sessionsDef)},
+		links:      store.Records[link]{C: st.Collection(linksDef)},
+		keys:       store.Records[linkKey]{C: st.Collection(keysDef)},
+		outbox:     store.Records[Message]{C: st.Collection(outboxDef)},
+		apps:       store.Records[Application]{C: st.Collection(applicationsDef)},
+		roles:      store.Records[Roles]{C: st.Collection(rolesDef)},
 		limiter:    newLimiter(cfg.Limits.orDefault()),
 		log:        cfg.Logger,
 	}, nil

@@ -50,7 +50,7 @@ func TestFormsRefuseMissingOrForeignCSRFTokens(t *testing.T) {
 	if apps := e.apps(t); len(apps) != 1 || apps[0].Status != StatusPending {
 		t.Errorf("applications changed: %+v", apps)
 	}
-	if recs, _ := e.p.developers.find(context.Background(), "record", "developer"); len(recs) != 1 {
+	if recs, _, _ := e.p.developers.Find(context.Background(), "record", "developer"); len(recs) != 1 {
 		t.Errorf("%d accounts", len(recs))
 	}
 	// The developer is still logged in (the logout was refused).
@@ -192,7 +192,7 @@ func TestSignupLoginAndResetAreRateLimited(t *testing.T) {
 		}
 	}
 	// Three sign-ups went through; the fourth did nothing.
-	if recs, _ := e.p.developers.find(context.Background(), "record", "developer"); len(recs) != 3 {
+	if recs, _, _ := e.p.developers.Find(context.Background(), "record", "developer"); len(recs) != 3 {
 		t.Errorf("%d accounts, want 3", len(recs))
 	}
 	// Per email: a limited address stays limited from another client.
@@ -301,9 +301,9 @@ func TestVerificationLinksAreSignedAndSingleUse(t *testing.T) {
 		t.Errorf("a verification link resets: %v", err)
 	}
 	// A copy of the record changed to another address does not verify it.
-	l, rev, _ := e.p.links.get(ctx, nonce)
+	l, rev, _ := e.p.links.Get(ctx, nonce)
 	l.Email = "eve@example.org"
-	e.p.links.update(ctx, nonce, l.Exp, func(x *link) (bool, error) { *x = l; return true, nil })
+	e.p.links.Change(ctx, nonce, l.Exp, func(x *link) (bool, error) { *x = l; return true, nil })
 	if _, err := e.p.useLink(ctx, purposeVerify, tok); err != errBadLink {
 		t.Errorf("a tampered record: %v", err)
 	}

@@ -56,7 +56,7 @@ func (p *Portal) current(ctx context.Context, r *http.Request, kind string) (ses
 		return session{}, false, nil
 	}
 	id := hashID(c.Value)
-	s, _, err := p.sessions.get(ctx, id)
+	s, _, err := p.sessions.Get(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return session{}, false, nil
@@ -83,7 +83,7 @@ func (p *Portal) ensure(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // its cookie. Logging in calls it, and ends the session it replaces.
 func (p *Portal) start(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, subject string) (session, error) {
 	if old, ok, err := p.current(ctx, r, kind); err == nil && ok {
-		p.sessions.delete(ctx, old.ID, 0)
+		p.sessions.Delete(ctx, old.ID, 0)
 	}
 	now := p.cfg.Now()
 	raw := randomText(32)
@@ -91,7 +91,7 @@ func (p *Portal) start(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if subject != "" {
 		s.Exp = now.Add(loginLifetime)
 	}
-	if err := p.sessions.create(ctx, s.ID, s, s.Exp); err != nil {
+	if err := p.sessions.Create(ctx, s.ID, s, s.Exp); err != nil {
 		return session{}, err
 	}
 	name, path := cookie(kind)
@@ -107,7 +107,7 @@ func (p *Portal) secure(r *http.Request) bool { return !p.cfg.Dev || r.TLS != ni
 // end deletes the session and its cookie.
 func (p *Portal) end(ctx context.Context, w http.ResponseWriter, r *http.Request, s session) error {
 	if s.ID != "" {
-		if err := p.sessions.delete(ctx, s.ID, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := p.sessions.Delete(ctx, s.ID, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}

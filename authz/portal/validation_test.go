@@ -57,7 +57,7 @@ func TestSignupShowsEachProblemNextToItsField(t *testing.T) {
 			}
 		})
 	}
-	if recs, _ := e.p.developers.find(context.Background(), "record", "developer"); len(recs) != 0 {
+	if recs, _, _ := e.p.developers.Find(context.Background(), "record", "developer"); len(recs) != 0 {
 		t.Errorf("invalid sign-ups saved %d accounts", len(recs))
 	}
 }

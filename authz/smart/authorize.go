@@ -66,7 +66,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	req.Session, req.RedirectURI, req.State = sess.ID, redirect, state
 	req.ID = secret()
 	req.Exp = s.cfg.Now().Add(requestLifetime)
-	if err := s.requests.create(ctx, req.ID, req, req.Exp); err != nil {
+	if err := s.requests.Create(ctx, req.ID, req, req.Exp); err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}
@@ -125,7 +125,7 @@ func (s *Server) checkAuthorize(ctx context.Context, client registry.Client, for
 	}
 	req := authRequest{Client: client.ID, Scope: granted.String(), Challenge: challenge, Nonce: form.Get("nonce")}
 	if id := form.Get("launch"); id != "" {
-		lc, rev, err := s.launches.get(ctx, id)
+		lc, rev, err := s.launches.Get(ctx, id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return authRequest{}, invalidRequest("the launch is unknown, expired or already used")

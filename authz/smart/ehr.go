@@ -99,7 +99,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	}
 	id := secret()
 	lc := launchContext{Client: client.ID, Patient: patient, Encounter: encounter, User: u.Username, Exp: s.cfg.Now().Add(launchLifetime)}
-	if err := s.launches.create(ctx, id, lc, lc.Exp); err != nil {
+	if err := s.launches.Create(ctx, id, lc, lc.Exp); err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}

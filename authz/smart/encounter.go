@@ -172,7 +172,7 @@ func (s *Server) pickEncounter(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st.req.Encounter, st.req.EncounterDone = id, true
-	if _, err := s.requests.update(ctx, st.req.ID, st.req.Rev, st.req, st.req.Exp); err != nil {
+	if _, err := s.requests.Update(ctx, st.req.ID, st.req.Rev, st.req, st.req.Exp); err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}

@@ -59,7 +59,7 @@ func (s *Server) loadFlow(w http.ResponseWriter, r *http.Request, id string) (fl
 		s.page(w, http.StatusBadRequest, "error", pageData{Message: "Your session has ended (or cookies are blocked). Start again from the app."})
 		return flowState{}, false
 	}
-	req, rev, err := s.requests.get(ctx, id)
+	req, rev, err := s.requests.Get(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.serverErrorPage(w, r, err)
 		return flowState{}, false
@@ -185,7 +185,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
-	if err := s.sessions.delete(ctx, old.ID); err != nil {
+	if err := s.sessions.Delete(ctx, old.ID, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
@@ -193,10 +193,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/oauth/ehr", http.StatusSeeOther)
 		return
 	}
-	req, rev, err := s.requests.get(ctx, reqID)
+	req, rev, err := s.requests.Get(ctx, reqID)
 	if err == nil && req.Session == old.ID {
 		req.Session = sess.ID
-		_, err = s.requests.update(ctx, reqID, rev, req, req.Exp)
+		_, err = s.requests.Update(ctx, reqID, rev, req, req.Exp)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.serverErrorPage(w, r, err)
@@ -232,7 +232,7 @@ func (s *Server) pickPatient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.req.Patient = id
-	if _, err := s.requests.update(ctx, st.req.ID, st.req.Rev, st.req, st.req.Exp); err != nil {
+	if _, err := s.requests.Update(ctx, st.req.ID, st.req.Rev, st.req, st.req.Exp); err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}
@@ -252,7 +252,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		toFlow(w, r, st.req.ID)
 		return
 	}
-	if err := s.requests.delete(ctx, st.req.ID); err != nil {
+	if err := s.requests.Delete(ctx, st.req.ID, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
@@ -280,7 +280,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		Client: st.req.Client, RedirectURI: st.req.RedirectURI, Challenge: st.req.Challenge,
 		Grant: g, Session: st.sess.ID, Nonce: st.req.Nonce, Exp: s.cfg.Now().Add(codeLifetime),
 	}
-	if err := s.codes.create(ctx, hashID(code), rec, rec.Exp.Add(codeRetention)); err != nil {
+	if err := s.codes.Create(ctx, hashID(code), rec, rec.Exp.Add(codeRetention)); err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}

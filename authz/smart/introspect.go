@@ -63,7 +63,7 @@ func (s *Server) introspectToken(ctx context.Context, raw string) (map[string]an
 	if token.AsError(err) == nil {
 		return nil, err
 	}
-	rt, _, err := s.refresh.get(ctx, hashID(raw))
+	rt, _, err := s.refresh.Get(ctx, hashID(raw))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return inactive, nil
@@ -121,7 +121,7 @@ func (s *Server) revokeToken(ctx context.Context, c registry.Client, raw string)
 	if token.AsError(err) == nil {
 		return err
 	}
-	rt, _, err := s.refresh.get(ctx, hashID(raw))
+	rt, _, err := s.refresh.Get(ctx, hashID(raw))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil

@@ -121,7 +121,7 @@ func (s *Server) issueRefresh(ctx context.Context, client registry.Client, g gra
 	if offline {
 		rt.Exp = now.Add(s.cfg.RefreshLifetime)
 	} else {
-		sess, _, err := s.sessions.get(ctx, plan.session)
+		sess, _, err := s.sessions.Get(ctx, plan.session)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.User != g.User || !now.Before(sess.Exp))) {
 			return nil // the login ended: no refresh token
 		}
@@ -132,7 +132,7 @@ func (s *Server) issueRefresh(ctx context.Context, client registry.Client, g gra
 	}
 	raw := secret()
 	id := hashID(raw)
-	if err := s.refresh.create(ctx, id, rt, rt.Exp); err != nil {
+	if err := s.refresh.Create(ctx, id, rt, rt.Exp); err != nil {
 		return err
 	}
 	out.resp.RefreshToken, out.refreshID = raw, id
@@ -145,7 +145,7 @@ func (s *Server) revokeFamily(ctx context.Context, family string) error {
 	if family == "" {
 		return nil
 	}
-	rts, recs, err := s.refresh.find(ctx, "family", family)
+	rts, recs, err := s.refresh.Find(ctx, "family", family)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func (s *Server) revokeFamily(ctx context.Context, family string) error {
 		if err := s.revokeAccess(ctx, rt.AccessJTI, rt.AccessExp); err != nil {
 			return err
 		}
-		if err := s.refresh.delete(ctx, recs[i].ID); err != nil {
+		if err := s.refresh.Delete(ctx, recs[i].ID, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}

@@ -1,13 +1,9 @@
 package smart
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/store"
@@ -152,64 +148,4 @@ func secret() string {
 func hashID(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// records is typed access to one collection of JSON documents.
-type records[T any] struct{ c store.Collection }
-
-func (r records[T]) get(ctx context.Context, id string) (T, int64, error) {
-	var v T
-	if id == "" || len(id) > 256 {
-		return v, 0, store.ErrNotFound
-	}
-	rec, err := r.c.Get(ctx, id)
-	if err != nil {
-		return v, 0, err
-	}
-	if err := json.Unmarshal(rec.Data, &v); err != nil {
-		return v, 0, fmt.Errorf("smart: record %s: %w", id, err)
-	}
-	return v, rec.Rev, nil
-}
-
-func (r records[T]) create(ctx context.Context, id string, v T, expires time.Time) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = r.c.Create(ctx, store.Record{ID: id, Data: data, ExpiresAt: expires})
-	return err
-}
-
-// update replaces the record if it is still at rev; store.ErrConflict
-// otherwise. The expiry is kept as given.
-func (r records[T]) update(ctx context.Context, id string, rev int64, v T, expires time.Time) (int64, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return 0, err
-	}
-	rec, err := r.c.Update(ctx, store.Record{ID: id, Rev: rev, Data: data, ExpiresAt: expires})
-	return rec.Rev, err
-}
-
-func (r records[T]) delete(ctx context.Context, id string) error {
-	err := r.c.Delete(ctx, id, 0)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
-}
-
-func (r records[T]) find(ctx context.Context, key, value string) ([]T, []store.Record, error) {
-	recs, err := r.c.Find(ctx, key, value)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make([]T, len(recs))
-	for i, rec := range recs {
-		if err := json.Unmarshal(rec.Data, &out[i]); err != nil {
-			return nil, nil, fmt.Errorf("smart: record %s: %w", rec.ID, err)
-		}
-	}
-	return out, recs, nil
 }

@@ -80,11 +80,11 @@ type Config struct {
 // beyond caches: every replica serving the same store answers alike.
 type Server struct {
 	cfg      Config
-	sessions records[session]
-	requests records[authRequest]
-	codes    records[authCode]
-	refresh  records[refreshToken]
-	launches records[launchContext]
+	sessions store.Records[session]
+	requests store.Records[authRequest]
+	codes    store.Records[authCode]
+	refresh  store.Records[refreshToken]
+	launches store.Records[launchContext]
 	scopes   scope.Cache
 	log      *slog.Logger
 }
@@ -120,11 +120,11 @@ func New(cfg Config) (*Server, error) {
 	s := cfg.Store
 	return &Server{
 		cfg:      cfg,
-		sessions: records[session]{s.Collection(sessionsDef)},
-		requests: records[authRequest]{s.Collection(requestsDef)},
-		codes:    records[authCode]{s.Collection(codesDef)},
-		refresh:  records[refreshToken]{s.Collection(refreshDef)},
-		launches: records[launchContext]{s.Collection(launchesDef)},
+		sessions: store.Records[session]{C: s.Collection(sessionsDef)},
+		requests: store.Records[authRequest]{C: s.Collection(requestsDef)},
+		codes:    store.Records[authCode]{C: s.Collection(codesDef)},
+		refresh:  store.Records[refreshToken]{C: s.Collection(refreshDef)},
+		launches: store.Records[launchContext]{C: s.Collection(launchesDef)},
 		log:      cfg.Logger,
 	}, nil
 }

@@ -20,7 +20,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (session, 
 		return session{}, false, nil
 	}
 	id := hashID(c.Value)
-	sess, rev, err := s.sessions.get(ctx, id)
+	sess, rev, err := s.sessions.Get(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return session{}, false, nil
@@ -56,7 +56,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, user s
 	}
 	sess.Exp = now.Add(d)
 	sess.ID = hashID(raw)
-	if err := s.sessions.create(ctx, sess.ID, sess, sess.Exp); err != nil {
+	if err := s.sessions.Create(ctx, sess.ID, sess, sess.Exp); err != nil {
 		return session{}, err
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -85,7 +85,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok && csrfOK(sess, form.Get("csrf")) {
-		if err := s.sessions.delete(r.Context(), sess.ID); err != nil {
+		if err := s.sessions.Delete(r.Context(), sess.ID, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.serverErrorPage(w, r, err)
 			return
 		}

@@ -79,7 +79,7 @@ func (s *Server) codeGrant(ctx context.Context, client registry.Client, form url
 		return tokenResponse{}, invalidRequest("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
 	}
 	id := hashID(code)
-	rec, rev, err := s.codes.get(ctx, id)
+	rec, rev, err := s.codes.Get(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, invalidGrant("the code is unknown or expired")
@@ -100,7 +100,7 @@ func (s *Server) codeGrant(ctx context.Context, client registry.Client, form url
 	}
 	rec.Used = true
 	exp := rec.Exp.Add(codeRetention)
-	rev, err = s.codes.update(ctx, id, rev, rec, exp)
+	rev, err = s.codes.Update(ctx, id, rev, rec, exp)
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, s.codeReused(ctx, id, rec)
@@ -116,7 +116,7 @@ func (s *Server) codeGrant(ctx context.Context, client registry.Client, form url
 		return tokenResponse{}, err
 	}
 	rec.AccessJTI, rec.AccessExp, rec.RefreshToken = out.accessJTI, out.accessExp, out.refreshID
-	if _, err := s.codes.update(ctx, id, rev, rec, exp); err != nil {
+	if _, err := s.codes.Update(ctx, id, rev, rec, exp); err != nil {
 		// A second redemption raced this one and revoked nothing yet
 		// issued: revoke what was just issued instead of handing it out.
 		if rerr := s.revokeIssued(ctx, id, out); rerr != nil {
@@ -163,7 +163,7 @@ func (s *Server) refreshGrant(ctx context.Context, client registry.Client, form 
 		return tokenResponse{}, invalidRequest("refresh_token is missing")
 	}
 	id := hashID(raw)
-	rt, rev, err := s.refresh.get(ctx, id)
+	rt, rev, err := s.refresh.Get(ctx, id)
 	now := s.cfg.Now()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -182,7 +182,7 @@ func (s *Server) refreshGrant(ctx context.Context, client registry.Client, form 
 		return tokenResponse{}, invalidGrant("the refresh token has expired")
 	}
 	if rt.Online {
-		sess, _, err := s.sessions.get(ctx, rt.Session)
+		sess, _, err := s.sessions.Get(ctx, rt.Session)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.User != rt.Grant.User || !now.Before(sess.Exp))) {
 			return tokenResponse{}, invalidGrant("the login session this online_access token depends on has ended")
 		}
@@ -205,7 +205,7 @@ func (s *Server) refreshGrant(ctx context.Context, client registry.Client, form 
 		granted = asked
 	}
 	rt.Rotated = true
-	if _, err := s.refresh.update(ctx, id, rev, rt, rt.Exp); err != nil {
+	if _, err := s.refresh.Update(ctx, id, rev, rt, rt.Exp); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return tokenResponse{}, invalidGrant("the refresh token was used concurrently; use the newest one")
 		}
