@@ -19,12 +19,14 @@ type pageWeights struct {
 	rows []string
 }
 
-func newPageWeights() *pageWeights {
+func newPageWeights(t *testing.T) *pageWeights {
 	w := &pageWeights{}
 	if path := os.Getenv("FHIRGRAPH_AXE"); path != "" {
-		if b, err := os.ReadFile(path); err == nil {
-			w.axe = string(b)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("FHIRGRAPH_AXE: %v", err)
 		}
+		w.axe = string(b)
 	}
 	return w
 }

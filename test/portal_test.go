@@ -174,7 +174,7 @@ func TestPortalDeveloperToSMARTLaunchInChromium(t *testing.T) {
 		}
 		return strings.TrimSpace(v)
 	}
-	pages := newPageWeights()
+	pages := newPageWeights(t)
 
 	// 1. Sign up.
 	dev := tab()
