@@ -32,6 +32,7 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		SearchParam       []searchParam `json:"searchParam,omitempty"`
 		SearchInclude     []string      `json:"searchInclude,omitempty"`
 		SearchRevInclude  []string      `json:"searchRevInclude,omitempty"`
+		Operation         []operation   `json:"operation,omitempty"`
 	}
 	var resources []resource
 	for _, t := range schema.R4().ResourceTypes {
@@ -53,7 +54,19 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 			SearchInclude:     includes(t, false),
 			SearchRevInclude:  includes(t, true),
 			ConditionalCreate: true,
+			Operation:         s.exportOperations(t),
 		})
+	}
+	instantiates := []string{usCoreServer}
+	rest := map[string]any{
+		"mode":        "server",
+		"security":    s.security(),
+		"resource":    resources,
+		"interaction": []interaction{{"transaction"}, {"batch"}, {"history-system"}},
+	}
+	if s.bulk != nil {
+		instantiates = append(instantiates, bulkDataServer)
+		rest["operation"] = []operation{{Name: "export", Definition: bulkOperation + "export"}}
 	}
 	cs := map[string]any{
 		"resourceType": "CapabilityStatement",
@@ -61,7 +74,7 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		"date":         startedAt,
 		"publisher":    "Fhirgraph",
 		"kind":         "instance",
-		"instantiates": []string{usCoreServer},
+		"instantiates": instantiates,
 		"software":     map[string]string{"name": "Fhirgraph", "version": s.version},
 		"implementation": map[string]string{
 			"description": "Fhirgraph FHIR R4 server",
@@ -69,12 +82,7 @@ func (s *server) capabilities(w http.ResponseWriter, r *http.Request) error {
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []string{"json", "application/fhir+json", "application/json"},
-		"rest": []map[string]any{{
-			"mode":        "server",
-			"security":    s.security(),
-			"resource":    resources,
-			"interaction": []interaction{{"transaction"}, {"batch"}, {"history-system"}},
-		}},
+		"rest":        []map[string]any{rest},
 	}
 	writeJSON(w, r, http.StatusOK, cs)
 	return nil
@@ -164,4 +172,30 @@ func includes(typ string, rev bool) []string {
 		out = append(out, in.Value)
 	}
 	return out
+}
+
+// Bulk Data Access 2.0.0 canonical URLs.
+const (
+	bulkDataServer = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
+	bulkOperation  = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+)
+
+type operation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// exportOperations are the $export operations on typ: Patient- and
+// Group-level export, when bulk export is enabled.
+func (s *server) exportOperations(typ string) []operation {
+	if s.bulk == nil {
+		return nil
+	}
+	switch typ {
+	case "Patient":
+		return []operation{{Name: "export", Definition: bulkOperation + "patient-export"}}
+	case "Group":
+		return []operation{{Name: "export", Definition: bulkOperation + "group-export"}}
+	}
+	return nil
 }

@@ -1,6 +1,10 @@
 package fhir
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/fhirgraph/fhirgraph/fhir/bulk"
+)
 
 // routes lists the whole FHIR REST surface. Paths are matched by shape only;
 // each handler checks the method itself so an unsupported interaction gets a
@@ -12,6 +16,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("/fhir/metadata", s.handle(methods(s.capabilities, http.MethodGet, http.MethodHead)))
 	mux.Handle("/fhir/{$}", s.handle(s.authenticated(methods(s.systemBundle, http.MethodPost))))
 	mux.Handle("/fhir/_history", s.handle(s.authenticated(methods(s.history, http.MethodGet, http.MethodHead))))
+	// Bulk Data $export (export.go): literal paths, more specific than the
+	// REST patterns they resemble.
+	mux.Handle("/fhir/$export", s.exportHandle(s.authenticated(methods(s.kickoff(bulk.SystemLevel), http.MethodGet, http.MethodPost))))
+	mux.Handle("/fhir/Patient/$export", s.exportHandle(s.authenticated(methods(s.kickoff(bulk.PatientLevel), http.MethodGet, http.MethodPost))))
+	mux.Handle("/fhir/Group/{id}/$export", s.exportHandle(s.authenticated(methods(s.kickoff(bulk.GroupLevel), http.MethodGet, http.MethodPost))))
+	mux.Handle("/fhir/$export-poll-status", s.exportHandle(s.authenticated(methods(s.exportStatus, http.MethodGet, http.MethodDelete))))
+	mux.Handle("/fhir/$export-file", s.exportHandle(s.authenticated(methods(s.exportFile, http.MethodGet, http.MethodHead))))
 	mux.Handle("/fhir/{type}", s.handle(s.authenticated(s.typeLevel)))
 	mux.Handle("/fhir/{type}/_search", s.handle(s.authenticated(s.withType(methods(s.search, http.MethodPost)))))
 	mux.Handle("/fhir/{type}/_history", s.handle(s.authenticated(s.withType(methods(s.history, http.MethodGet, http.MethodHead)))))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fhirgraph/fhirgraph/authz"
 	"github.com/fhirgraph/fhirgraph/authz/audit"
+	"github.com/fhirgraph/fhirgraph/fhir/bulk"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/store"
@@ -48,6 +49,9 @@ type Config struct {
 	// Auditor, when set, is told of every authenticated request once it
 	// is answered (see authenticated); it must not block.
 	Auditor Auditor
+	// Bulk, when set, serves Bulk Data $export (export.go); without it
+	// the $export endpoints answer 501.
+	Bulk *bulk.Service
 }
 
 // Auditor records FHIR accesses (authz/audit.Recorder is one).
@@ -76,6 +80,7 @@ type server struct {
 	cursors       search.CursorSigner
 	oauth         *OAuthURIs
 	audit         Auditor
+	bulk          *exportAPI
 }
 
 // NewHandler returns the FHIR API, to be mounted at /fhir/.
@@ -84,6 +89,9 @@ func NewHandler(cfg Config) http.Handler {
 		panic("fhir: Config.Guard is required")
 	}
 	s := &server{store: cfg.Store, guard: cfg.Guard, base: strings.TrimSuffix(cfg.BaseURL, "/"), maxBody: cfg.MaxBodyBytes, log: cfg.Logger, version: cfg.Version, oauth: cfg.OAuth, audit: cfg.Auditor}
+	if cfg.Bulk != nil {
+		s.bulk = &exportAPI{svc: cfg.Bulk}
+	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}

@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/fhirgraph/fhirgraph/authz"
 	"github.com/fhirgraph/fhirgraph/authz/audit"
 	"github.com/fhirgraph/fhirgraph/authz/registry"
 	"github.com/fhirgraph/fhirgraph/authz/token"
 	"github.com/fhirgraph/fhirgraph/fhir"
+	"github.com/fhirgraph/fhirgraph/fhir/bulk"
 	"github.com/fhirgraph/fhirgraph/fhir/ingest"
 	"github.com/fhirgraph/fhirgraph/fhir/synth"
 	"github.com/fhirgraph/fhirgraph/graph"
@@ -39,6 +42,8 @@ func serve(ctx context.Context, e *env, args []string) error {
 	batchWait := fs.Duration("graphql-batch-wait", 2*time.Millisecond, "how long GraphQL gathers references and nested lists into one store query")
 	demo := fs.Bool("demo", false, "load synthetic demo data into an empty store (implies --dev)")
 	dev := fs.Bool("dev", false, "development mode")
+	var bf bulkFlags
+	bf.register(fs)
 	dashboardClient := fs.String("dashboard-client", "dashboard", "client id of the staff dashboard at /dashboard/: a public client with redirect URI <public URL>/dashboard/ (--demo registers one)")
 	portalOpts := portalFlags(fs, e)
 	if err := fs.Parse(args); err != nil {
@@ -118,8 +123,18 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}()
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fhirgraph_audit_events_dropped_total", Help: "AuditEvents dropped because the audit queue was full."},
 		func() float64 { return float64(auditor.Stats().Dropped) }))
+	exports, err := bf.service(st, guard, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// Export workers stop (deferred after the store's Close, so before it)
+	// when serve returns.
+	exportCtx, stopExports := context.WithCancel(ctx)
+	waitExports := exports.Start(exportCtx)
+	defer func() { stopExports(); waitExports() }()
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version, Auditor: auditor}))
+	mux.Handle("/fhir/", fhir.NewHandler(fhir.Config{Store: st, Guard: guard, OAuth: oauth.uris, BaseURL: fhirBase(*baseURL), MaxBodyBytes: *maxBody, SearchTimeout: *searchTimeout, Logger: log, Version: version, Auditor: auditor, Bulk: exports}))
 	gql := graph.NewHandler(graph.Config{Store: st, Guard: guard, BaseURL: fhirBase(*baseURL), Logger: log, Timeout: *searchTimeout, MaxBodyBytes: *maxBody, BatchWait: *batchWait, Auditor: auditor})
 	mux.Handle("/graphql", gql)
 	mux.Handle("/fhir/$graphql", gql)
@@ -250,4 +265,35 @@ func fhirBase(public string) string {
 		return ""
 	}
 	return strings.TrimSuffix(public, "/") + "/fhir"
+}
+
+// bulkFlags are serve's Bulk Data $export settings.
+type bulkFlags struct {
+	workers, partSize, maxJobs int
+	lease, expiry, retryAfter  time.Duration
+	killAfterPages             int
+}
+
+func (b *bulkFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&b.workers, "export-workers", bulk.DefaultWorkers, "bulk export workers this process runs (0: none; other servers on the store run the jobs)")
+	fs.IntVar(&b.partSize, "export-part-size", bulk.DefaultPartSize, "most resources in one bulk export output file")
+	fs.IntVar(&b.maxJobs, "export-max-jobs", bulk.DefaultMaxActive, "most queued and running bulk exports per client")
+	fs.DurationVar(&b.lease, "export-lease", bulk.DefaultLease, "how long a bulk export worker's claim on a job lasts without a heartbeat (a dead worker's job is taken over after it)")
+	fs.DurationVar(&b.expiry, "export-expiry", bulk.DefaultExpiry, "how long a finished bulk export's files are kept")
+	fs.DurationVar(&b.retryAfter, "export-retry-after", bulk.DefaultRetryAfter, "polling interval (Retry-After) told to bulk export clients")
+	fs.IntVar(&b.killAfterPages, "export-test-kill-after-pages", 0, "testing only: the first worker to export this many pages of a job stops as if its process died")
+}
+
+func (b *bulkFlags) service(st store.Store, guard *authz.Guard, log *slog.Logger) (*bulk.Service, error) {
+	cfg := bulk.Config{
+		Store: st, Guard: guard, Logger: log, Workers: b.workers, PartSize: b.partSize, Lease: b.lease,
+		Expiry: b.expiry, MaxActive: b.maxJobs, RetryAfter: b.retryAfter,
+	}
+	if n := b.killAfterPages; n > 0 {
+		var killed atomic.Bool
+		cfg.AfterPage = func(job string, page int) bool {
+			return page >= n && killed.CompareAndSwap(false, true)
+		}
+	}
+	return bulk.New(cfg)
 }
