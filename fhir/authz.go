@@ -130,6 +130,14 @@ func auditEvent(r *http.Request, p *authz.Principal, w *audit.StatusWriter) audi
 		e.Interaction, e.Type, e.Compartment = "search-compartment", r.PathValue("ctype"), e.Type+"/"+id
 	case "/fhir/{type}/_search":
 		e.Interaction = "search-type"
+	case "/fhir/$export", "/fhir/$export-poll-status", "/fhir/$export-file":
+		// Bulk Data: the kick-off's parameters, or the job and file, are
+		// the query.
+		e.Interaction = "operation"
+	case "/fhir/Patient/$export":
+		e.Interaction, e.Type = "operation", "Patient"
+	case "/fhir/Group/{id}/$export":
+		e.Interaction, e.Type, e.IDs = "operation", "Group", []string{id}
 	case "/fhir/{type}/{id}":
 		e.Interaction, e.IDs = writeInteraction(r.Method, "read"), []string{id}
 	default: // "/fhir/{type}": search, create, conditional update and delete

@@ -190,3 +190,23 @@ func TestAuditTrailRecordsGraphQLRequests(t *testing.T) {
 		t.Errorf("GraphQL requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestAuditTrailRecordsBulkExports(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	bulk := s.as(s.mint("--scope", "system/*.rs", "--practice", testPractice, "--client-id", backendClient(t, embedded, dir, "exporter")))
+	status := bulk.kickoff(t, "GET", "$export?_type=Patient", nil)
+	if r := bulk.do("DELETE", status, nil); r.status != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	staff := s.as(s.mint("--scope", "user/AuditEvent.rs", "--user-kind", "staff", "--practice", testPractice, "--client-id", "console"))
+	got := auditTrail(t, staff, "subtype=operation", 2)
+	for _, line := range got {
+		if !strings.HasPrefix(line, "0 E operation client:") || !strings.Contains(line, "query:") {
+			t.Errorf("export audited as %q", line)
+		}
+	}
+	if !strings.Contains(strings.Join(got, "\n"), "query:_type=Patient") {
+		t.Errorf("kick-off not recorded with its parameters:\n%s", strings.Join(got, "\n"))
+	}
+}
