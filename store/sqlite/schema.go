@@ -8,7 +8,7 @@ import (
 
 // schemaVersion is stored in PRAGMA user_version. A database written by a
 // newer schema is refused rather than misread.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema is the whole database layout.
 //
@@ -67,7 +67,7 @@ CREATE TABLE versions (
 );
 CREATE UNIQUE INDEX versions_rid ON versions(rid, version);
 CREATE INDEX versions_type ON versions(type, seq);
-` + membershipSchema + `
+` + membershipSchema + typeOrderSchema + `
 
 CREATE TABLE params (
 	pid   INTEGER PRIMARY KEY,
@@ -134,6 +134,15 @@ CREATE TABLE version_compartments (
 ) WITHOUT ROWID;
 `
 
+// typeOrderSchema is what schema version 3 added: the resources of one
+// type in rid order (an index on type holds the rowid after it), so that
+// a search with no clause to start from — a whole type, as bulk export and
+// paging through a type read it — pages by a range seek instead of
+// sorting every resource of the type for each page.
+const typeOrderSchema = `
+CREATE INDEX IF NOT EXISTS resources_type ON resources(type);
+`
+
 // upgrade1 takes a version 1 database to version 2. Version 1 did not
 // record past versions' membership: each version gets the one its
 // resource has now (a deleted resource's practice, and no compartments).
@@ -159,9 +168,14 @@ func (s *Store) migrate(ctx context.Context) error {
 			return nil
 		case v > schemaVersion:
 			return fmt.Errorf("database schema version %d is newer than this program's %d", v, schemaVersion)
-		case v == 1:
-			if _, err := tx.ExecContext(ctx, upgrade1); err != nil {
-				return fmt.Errorf("upgrade schema from version 1: %w", err)
+		case v == 1 || v == 2:
+			if v == 1 {
+				if _, err := tx.ExecContext(ctx, upgrade1); err != nil {
+					return fmt.Errorf("upgrade schema from version 1: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, typeOrderSchema); err != nil {
+				return fmt.Errorf("upgrade schema from version 2: %w", err)
 			}
 			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
 			return err
