@@ -9,7 +9,6 @@ import (
 
 	"github.com/fhirgraph/fhirgraph/fhir/search"
 	"github.com/fhirgraph/fhirgraph/fhir/validate"
-	"github.com/fhirgraph/fhirgraph/schema"
 	"github.com/fhirgraph/fhirgraph/store"
 )
 
@@ -194,19 +193,6 @@ func (spec *Spec) subset(typ string) *search.Subset {
 // patient's compartment: the types Patient and Group level exports.
 func InPatientCompartment(typ string) bool { return !search.OutsidePatientCompartments(typ) }
 
-// compartmentParams are the parameters whose Patient references put a typ
-// resource in a patient's compartment (as search.PatientCompartments
-// derives them).
-func compartmentParams(typ string) []string {
-	if typ == "Device" {
-		return []string{"patient"}
-	}
-	if r := schema.Search().Resource(typ); r != nil {
-		return r.PatientCompartment
-	}
-	return nil
-}
-
 // anyPatient is the clause "in some patient's compartment": a Patient
 // reference in one of typ's compartment parameters. Patients are all in
 // their own (nil: no clause).
@@ -215,7 +201,7 @@ func anyPatient(typ string) store.Clause {
 		return nil
 	}
 	var c store.Clause
-	for _, p := range compartmentParams(typ) {
+	for _, p := range search.CompartmentParams(typ) {
 		c = append(c, store.Predicate{Param: p, Match: store.MatchPrefix, Value: "Patient/"})
 	}
 	return c

@@ -10,14 +10,14 @@ import (
 
 // PatientCompartments lists the patient compartments ("Patient/<id>") a
 // resource belongs to, from its index values: the Patient references of the
-// parameters of compartmentParams for its type, and for a Patient its own,
+// parameters of CompartmentParams for its type, and for a Patient its own,
 // sorted. Authorization and compartment search rely on them.
 func PatientCompartments(typ, id string, index []store.IndexValue) []string {
 	var out []string
 	if typ == "Patient" && id != "" {
 		out = append(out, "Patient/"+id)
 	}
-	params := compartmentParams(typ)
+	params := CompartmentParams(typ)
 	for _, v := range index {
 		if strings.HasPrefix(v.Value, "Patient/") && slices.Contains(params, v.Param) && !slices.Contains(out, v.Value) {
 			out = append(out, v.Value)
@@ -27,12 +27,12 @@ func PatientCompartments(typ, id string, index []store.IndexValue) []string {
 	return out
 }
 
-// compartmentParams are the parameters whose Patient references put a
+// CompartmentParams are the parameters whose Patient references put a
 // resource of typ in that patient's compartment: those R4's Patient
 // CompartmentDefinition names, and for Device its patient. R4 leaves
 // Device out, yet a US Core Implantable Device is one patient's record,
 // searched by patient= under patient scopes.
-func compartmentParams(typ string) []string {
+func CompartmentParams(typ string) []string {
 	if typ == "Device" {
 		return []string{"patient"}
 	}
@@ -47,5 +47,5 @@ func compartmentParams(typ string) []string {
 // (Practitioner, Organization, Location, Medication, …). Types the
 // registry does not know count as inside.
 func OutsidePatientCompartments(typ string) bool {
-	return typ != "Patient" && schema.Search().Resource(typ) != nil && len(compartmentParams(typ)) == 0
+	return typ != "Patient" && schema.Search().Resource(typ) != nil && len(CompartmentParams(typ)) == 0
 }
