@@ -98,6 +98,18 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) {
 		Message: "We sent a message to " + email + ". Follow the link in it within 24 hours to verify your address, then log in."})
 }
 
+// greeting opens a mail to a developer: by name once the address is
+// verified. Before that, the name is whatever someone who typed the
+// address wrote, and mail sent in the server's name must not carry it.
+func greeting(d developer) string {
+	if d.Verified {
+		return "Hello " + d.Name + ","
+	}
+	return "Hello,"
+}
+
+// sendVerification mails d a verification link. It greets no one by
+// name (see greeting).
 func (p *Portal) sendVerification(ctx context.Context, r *http.Request, d developer) error {
 	tok, err := p.newLink(ctx, purposeVerify, d.Email, verifyLifetime)
 	if err != nil {
@@ -105,7 +117,7 @@ func (p *Portal) sendVerification(ctx context.Context, r *http.Request, d develo
 	}
 	u := p.root(r) + "/portal/verify?token=" + url.QueryEscape(tok)
 	p.send(ctx, Message{To: d.Email, Subject: "Verify your email address", Link: u,
-		Body: "Hello " + d.Name + ",\n\nverify your email address for the developer portal by opening this link within 24 hours:\n\n" + u + "\n\nThe link works once."})
+		Body: "Hello,\n\nverify your email address for the developer portal by opening this link within 24 hours:\n\n" + u + "\n\nThe link works once."})
 	return nil
 }
 
@@ -238,12 +250,26 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // localNext is next when it is a portal page, else def: a login never
-// sends the browser elsewhere.
+// sends the browser elsewhere, nor off the portal's pages. Refused: a
+// next with control characters (browsers drop tabs and newlines from a
+// Location, and Go's client refuses them) or backslashes, and one with
+// dot segments, encoded or not (browsers resolve "%2e%2e" as "..", which
+// http.Redirect's cleaning does not see).
 func localNext(next, def string) string {
-	if strings.HasPrefix(next, "/portal/") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
-		return next
+	if !strings.HasPrefix(next, "/portal/") || strings.Contains(next, "\\") ||
+		strings.IndexFunc(next, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0 {
+		return def
 	}
-	return def
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return def
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return def
+		}
+	}
+	return next
 }
 
 // logout serves POST /portal/logout and POST /admin/logout.
@@ -294,21 +320,26 @@ func (p *Portal) reset(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, "reset", v)
 		return
 	}
-	d, _, err := p.developers.Get(ctx, email)
-	switch {
-	case err == nil:
+	// Whether the address has an account is looked up after the answer:
+	// the link and the mail (an SMTP conversation) of a registered
+	// address would otherwise make its answer measurably slower.
+	root := p.root(r)
+	p.later(ctx, func(ctx context.Context) error {
+		d, _, err := p.developers.Get(ctx, email)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 		tok, err := p.newLink(ctx, purposeReset, email, resetLifetime)
 		if err != nil {
-			p.fail(w, r, err)
-			return
+			return err
 		}
-		u := p.root(r) + "/portal/reset/confirm?token=" + url.QueryEscape(tok)
+		u := root + "/portal/reset/confirm?token=" + url.QueryEscape(tok)
 		p.send(ctx, Message{To: email, Subject: "Reset your password", Link: u,
-			Body: "Hello " + d.Name + ",\n\nto choose a new password for the developer portal, open this link within an hour:\n\n" + u + "\n\nIf you did not ask for it, you need not do anything."})
-	case !errors.Is(err, store.ErrNotFound):
-		p.fail(w, r, err)
-		return
-	}
+			Body: greeting(d) + "\n\nto choose a new password for the developer portal, open this link within an hour:\n\n" + u + "\n\nIf you did not ask for it, you need not do anything."})
+		return nil
+	})
 	p.render(w, r, http.StatusOK, "message", &view{Title: "Check your email",
 		Message: "If an account uses " + email + ", we sent it a link to choose a new password. The link works once, within an hour."})
 }
@@ -385,10 +416,13 @@ func (p *Portal) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	// Sessions opened with the old password end with it.
-	if recs, err := p.sessions.C.Find(ctx, "subject", email); err == nil {
-		for _, rec := range recs {
-			p.sessions.Delete(ctx, rec.ID, 0)
+	// Sessions opened with the old password end with it (a staff user's
+	// of the same name are not the developer's).
+	if ss, recs, err := p.sessions.Find(ctx, "subject", email); err == nil {
+		for i, rec := range recs {
+			if ss[i].Kind == kindDeveloper {
+				p.sessions.Delete(ctx, rec.ID, 0)
+			}
 		}
 	}
 	p.render(w, r, http.StatusOK, "message", &view{Title: "Password changed", Message: "Your password is changed. Log in with the new one."})

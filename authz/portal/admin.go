@@ -283,6 +283,10 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusForbidden, "message", &view{Title: "Not allowed", Staff: true, Who: st.user.Username, Error: "Your roles do not include reviewing applications."})
 		return
 	}
+	if ownRequest(st.user, a) {
+		p.render(w, r, http.StatusForbidden, "message", &view{Title: "Not allowed", Staff: true, Who: st.user.Username, CSRF: st.CSRF, Error: "You submitted or requested this application: another reviewer reviews it."})
+		return
+	}
 	decision, reason := form.Get("decision"), strings.TrimSpace(form.Get("reason"))
 	v.Form = url.Values{"reason": {reason}}
 	v.Errors = map[string]string{}
@@ -335,6 +339,14 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request) {
 	}
 	p.notify(ctx, r, a)
 	http.Redirect(w, r, "/admin/applications/"+url.PathEscape(a.ID), http.StatusSeeOther)
+}
+
+// ownRequest reports whether a staff user is the application's developer
+// or requester, as far as the registry tells: a username that is their
+// email. No one reviews their own request.
+func ownRequest(u registry.User, a Application) bool {
+	me := normalizeEmail(u.Username)
+	return me == normalizeEmail(a.Developer) || me == normalizeEmail(a.Requester.Email)
 }
 
 // transition changes an application's status from one to another and

@@ -131,7 +131,7 @@ func (p *Portal) checkApplication(ctx context.Context, form url.Values) (Applica
 	case a.ClientType != "confidential-asymmetric" && a.JWKSURL != "":
 		errs["jwks_url"] = "Give a JWKS URL only for apps that authenticate with a public key."
 	case a.JWKSURL != "":
-		if m := registry.CheckURL(a.JWKSURL, p.cfg.Dev); m != "" {
+		if m := p.checkURL(a.JWKSURL); m != "" {
 			errs["jwks_url"] = "The JWKS URL " + m + "."
 		}
 	}
@@ -157,7 +157,7 @@ func (p *Portal) checkApplication(ctx context.Context, form url.Values) (Applica
 		errs["redirect_uris"] = "Enter at most 10 redirect URIs."
 	default:
 		for _, u := range a.RedirectURIs {
-			if m := registry.CheckURL(u, p.cfg.Dev); m != "" {
+			if m := p.checkURL(u); m != "" {
 				errs["redirect_uris"] = "The redirect URI " + m + "."
 				break
 			}
@@ -170,7 +170,7 @@ func (p *Portal) checkApplication(ctx context.Context, form url.Values) (Applica
 	case a.LaunchType != "ehr" && a.LaunchURL != "":
 		errs["launch_url"] = "Give a launch URL only for EHR launch apps."
 	case a.LaunchURL != "":
-		if m := registry.CheckURL(a.LaunchURL, p.cfg.Dev); m != "" {
+		if m := p.checkURL(a.LaunchURL); m != "" {
 			errs["launch_url"] = "The launch URL " + m + "."
 		}
 	}
@@ -320,6 +320,43 @@ func (p *Portal) checkPractices(ctx context.Context, form url.Values, a *Applica
 	}
 }
 
+// checkURL checks a redirect, launch or JWKS URL as registry.CheckURL
+// does and, outside development mode, also refuses what that check lets
+// through: a host that browsers read as an IPv4 address but that is not
+// written as one ("127.1", "0x7f.0.0.1", "0177.0.0.1"), which it takes
+// for a name, and an address of the ranges publicIP knows not to be
+// public (NAT64, benchmarking, reserved, documentation).
+func (p *Portal) checkURL(raw string) string {
+	if m := registry.CheckURL(raw, p.cfg.Dev); m != "" || p.cfg.Dev {
+		return m
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Sprintf("%q is not an absolute URL", raw)
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".")
+	if ip, err := netip.ParseAddr(host); (err == nil && !publicIP(ip)) || numericHost(host) {
+		return fmt.Sprintf("%q must name a public host by its name or by a public address written plainly", raw)
+	}
+	return ""
+}
+
+// numericHost reports whether a host that is not an IP address in
+// canonical form is nevertheless an IPv4 address to a browser: WHATWG
+// URL parses a host whose last label is a number (decimal, or 0x hex)
+// as one.
+func numericHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if _, err := netip.ParseAddr(h); err == nil || h == "" {
+		return false
+	}
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
+}
+
 func validPIN(pin string) bool {
 	if len(pin) < 4 || len(pin) > 12 {
 		return false
@@ -385,8 +422,29 @@ func fetchClient(dev bool) *http.Client {
 	}
 }
 
+// nonPublic are prefixes that IsGlobalUnicast lets through but that do
+// not reach the public internet (as authz/token's JWKS fetch has them).
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("fec0::/10"),
+}
+
+// publicIP reports whether ip is a public unicast address.
 func publicIP(ip netip.Addr) bool {
-	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip))
+	ip = ip.Unmap()
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -224,7 +225,11 @@ func (p *Portal) activate(r *http.Request, a Application) (string, error) {
 	spec := registry.ClientSpec{
 		Name: a.Name, Kind: kind, Scope: a.Scope, SMARTVersion: registry.SMARTv1,
 		RedirectURIs: a.RedirectURIs, LaunchURL: a.LaunchURL, JWKSURL: a.JWKSURL,
-		Secret: a.ClientType == "confidential-symmetric", Practices: a.Confirmed(), Dev: p.cfg.Dev,
+		Secret: a.ClientType == "confidential-symmetric", Dev: p.cfg.Dev,
+	}
+	var err error
+	if spec.Practices, err = p.consented(r.Context(), a); err != nil {
+		return "", err
 	}
 	if a.SMARTVersion == "2.0.0" {
 		spec.SMARTVersion = registry.SMARTv2
@@ -239,13 +244,38 @@ func (p *Portal) activate(r *http.Request, a Application) (string, error) {
 }
 
 // clientPractices makes the client's consented practices exactly the
-// confirmed ones.
+// confirmed ones that are active.
 func (p *Portal) clientPractices(r *http.Request, a Application) error {
 	if a.ClientID == "" {
 		return nil
 	}
-	pins := a.Confirmed()
-	slices.Sort(pins)
-	_, err := p.cfg.Registry.SetClientPractices(r.Context(), a.ClientID, pins)
+	pins, err := p.consented(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	_, err = p.cfg.Registry.SetClientPractices(r.Context(), a.ClientID, pins)
 	return err
+}
+
+// consented returns, sorted, the PINs of the practices that confirmed
+// consent to a and are active: a practice suspended since it confirmed
+// reaches no client (and the registry refuses it), without holding up
+// the approval or the other practices' consents.
+func (p *Portal) consented(ctx context.Context, a Application) ([]string, error) {
+	var out []string
+	for _, pin := range a.Confirmed() {
+		pr, err := p.cfg.Registry.GetPractice(ctx, pin)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, err
+		case pr.Status != registry.StatusActive:
+			p.log.Warn("portal: a consenting practice is not active; its consent does not reach the client", "app", a.ID, "practice", pin, "status", pr.Status)
+			continue
+		}
+		out = append(out, pin)
+	}
+	slices.Sort(out)
+	return out, nil
 }

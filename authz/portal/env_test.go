@@ -218,6 +218,7 @@ func (e *env) staff(user string) *browser {
 
 func (e *env) lastLink(email string) string {
 	e.t.Helper()
+	e.p.bg.Wait() // mail written after an answer
 	ms, err := e.p.Outbox(context.Background(), email)
 	if err != nil || len(ms) == 0 {
 		e.t.Fatalf("outbox of %s: %v, %d messages", email, err, len(ms))

@@ -34,6 +34,7 @@ type limiter struct {
 	mu      sync.Mutex
 	l       Limits
 	buckets map[string]*bucket
+	pruned  time.Time // when prune last ran
 }
 
 type bucket struct {
@@ -41,31 +42,40 @@ type bucket struct {
 	seen time.Time
 }
 
+// maxBuckets bounds the limiter's memory. When every bucket is in use, a
+// key without one is refused until idle ones are forgotten: under a flood
+// of new clients the limiter fails closed rather than grow.
 const maxBuckets = 100000
 
 func newLimiter(l Limits) *limiter { return &limiter{l: l, buckets: map[string]*bucket{}} }
 
-// allow takes one attempt from each key's bucket and reports whether all
-// of them had one.
+// allow takes one attempt from each key's bucket, in order, and reports
+// whether all of them had one. The first key refused ends it: later keys
+// are neither charged nor given a bucket, so that a client refused by its
+// address's bucket cannot fill the limiter with one bucket per email it
+// names.
 func (lm *limiter) allow(now time.Time, keys ...string) bool {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
-	if len(lm.buckets) >= maxBuckets {
-		lm.prune(now)
-	}
-	ok := true
 	for _, k := range keys {
 		b := lm.buckets[k]
 		if b == nil {
+			if len(lm.buckets) >= maxBuckets && now.Sub(lm.pruned) >= time.Second {
+				lm.prune(now) // at most once a second: it reads every bucket
+				lm.pruned = now
+			}
+			if len(lm.buckets) >= maxBuckets {
+				return false
+			}
 			b = &bucket{lim: rate.NewLimiter(rate.Every(lm.l.Every), lm.l.Burst)}
 			lm.buckets[k] = b
 		}
 		b.seen = now
 		if !b.lim.AllowN(now, 1) {
-			ok = false
+			return false
 		}
 	}
-	return ok
+	return true
 }
 
 // prune forgets buckets idle long enough to be full again.

@@ -39,7 +39,8 @@ type Mailer interface {
 }
 
 // send keeps m in the outbox, sends it when a Mailer is configured, and
-// otherwise logs its link (development mode: the outbox is the mail). A
+// otherwise, in development mode only, logs its link (the outbox is the
+// mail). A
 // failure to send is logged, not shown: what the page says must not
 // depend on whether an address exists.
 func (p *Portal) send(ctx context.Context, m Message) {
@@ -52,8 +53,12 @@ func (p *Portal) send(ctx context.Context, m Message) {
 		} else {
 			m.Sent = true
 		}
-	} else {
+	} else if p.cfg.Dev {
 		p.log.Info("portal: mail kept in the outbox (no SMTP server configured)", "to", m.To, "subject", m.Subject, "link", m.Link)
+	} else {
+		// A link verifies an address or sets a password: outside
+		// development mode it stays out of logs, which more people read.
+		p.log.Warn("portal: mail kept in the outbox only: no SMTP server is configured", "to", m.To, "subject", m.Subject)
 	}
 	if err := p.outbox.Create(ctx, m.ID, m, m.Created.Add(outboxRetention)); err != nil {
 		p.log.Error("portal: writing the outbox", "err", err)

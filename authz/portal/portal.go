@@ -24,8 +24,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/authz/policy"
@@ -51,7 +53,8 @@ type Config struct {
 	// URLs.
 	Dev bool
 	// Mailer sends mail; nil keeps it in the outbox only. Either way each
-	// message is kept in the outbox and its link logged at Info in Dev.
+	// message is kept in the outbox; without a Mailer its link is logged
+	// at Info in Dev, and never outside Dev.
 	Mailer Mailer
 	// HTTPClient fetches JWKS URLs when a request is submitted; nil means
 	// one that refuses non-public addresses unless Dev.
@@ -79,6 +82,9 @@ type Portal struct {
 	roles      store.Records[Roles]
 	limiter    *limiter
 	log        *slog.Logger
+	// bg counts work started by a request that goes on after its answer
+	// (see later).
+	bg sync.WaitGroup
 }
 
 // New returns a Portal for cfg.
@@ -305,15 +311,48 @@ func (p *Portal) form(w http.ResponseWriter, r *http.Request) (url.Values, bool)
 	return r.PostForm, true
 }
 
-// clientIP is the address a request came from, for rate limits. The
-// connection's address: a proxy in front must be trusted explicitly,
-// which this server does not do.
+// Wait returns once the work requests started to finish after their
+// answers (a password reset's link and mail) is done: call it after the
+// server stops taking requests and before the store is closed.
+func (p *Portal) Wait() { p.bg.Wait() }
+
+// laterTimeout bounds work done after an answer.
+const laterTimeout = time.Minute
+
+// later runs f after the request's answer, detached from the request
+// (its values kept, its cancellation not), within laterTimeout; a
+// failure is logged. For work whose duration must not show in the
+// answer's timing.
+func (p *Portal) later(ctx context.Context, f func(context.Context) error) {
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), laterTimeout)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			p.log.Error("portal: work after the answer failed", "err", err)
+		}
+	}()
+}
+
+// clientIP is the client a request came from, for rate limits: the
+// connection's address (a proxy in front must be trusted explicitly,
+// which this server does not do), an IPv6 one as its /64, which one host
+// commonly holds whole.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // root is the public root URL for links.

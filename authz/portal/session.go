@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -17,10 +19,12 @@ import (
 //
 //	{"kind": "developer", "subject": "ada@example.org", "csrf": "…", "created": "…", "exp": "…"}
 //
-// Subject is empty until the browser logs in; logging in replaces the
-// session by a new one (new cookie, new CSRF token), so an id planted
-// before login is worth nothing after it. The record expires with the
-// session.
+// Only logged-in sessions are stored; the record expires with the
+// session. Before login a browser's session is anonymous (Subject empty):
+// its cookie alone, whose CSRF token is an HMAC of the cookie (see
+// anonymous), so that a request without a cookie writes nothing. Logging
+// in replaces the session by a new one (new cookie, new CSRF token), so
+// an id planted before login is worth nothing after it.
 type session struct {
 	ID      string    `json:"-"`
 	Kind    string    `json:"kind"` // "developer" or "staff"
@@ -47,8 +51,8 @@ func cookie(kind string) (name, path string) {
 	return "fhirgraph_portal", "/portal"
 }
 
-// current returns the browser's live session of a kind; ok is false when
-// it has none.
+// current returns the browser's live logged-in session of a kind; ok is
+// false when it has none.
 func (p *Portal) current(ctx context.Context, r *http.Request, kind string) (session, bool, error) {
 	name, _ := cookie(kind)
 	c, err := r.Cookie(name)
@@ -69,28 +73,56 @@ func (p *Portal) current(ctx context.Context, r *http.Request, kind string) (ses
 	return s, true, nil
 }
 
-// ensure returns the browser's session of a kind, starting an anonymous
-// one (for the CSRF token of a form) when it has none.
+// ensure returns the browser's session of a kind: its logged-in one, or
+// an anonymous one (for the CSRF token of a form), whose cookie it sets
+// when the browser has none. An anonymous session is not stored.
 func (p *Portal) ensure(ctx context.Context, w http.ResponseWriter, r *http.Request, kind string) (session, error) {
 	s, ok, err := p.current(ctx, r, kind)
 	if err != nil || ok {
 		return s, err
 	}
-	return p.start(ctx, w, r, kind, "")
+	raw := cookieValue(r, kind)
+	if raw == "" {
+		raw = randomText(32)
+		name, path := cookie(kind)
+		http.SetCookie(w, &http.Cookie{Name: name, Value: raw, Path: path, Expires: p.cfg.Now().Add(anonLifetime),
+			HttpOnly: true, Secure: p.secure(r), SameSite: http.SameSiteLaxMode})
+	}
+	return p.anonymous(ctx, kind, raw)
 }
 
-// start creates a session for subject (anonymous when empty) and sets
-// its cookie. Logging in calls it, and ends the session it replaces.
+// anonymous is the anonymous session of a cookie: its CSRF token is an
+// HMAC of the kind and the cookie (with the links' key, in its own
+// domain), which only a holder of the cookie is shown.
+func (p *Portal) anonymous(ctx context.Context, kind, raw string) (session, error) {
+	key, err := p.key(ctx)
+	if err != nil {
+		return session{}, err
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("csrf\n" + kind + "\n" + raw))
+	return session{Kind: kind, CSRF: base64.RawURLEncoding.EncodeToString(m.Sum(nil))}, nil
+}
+
+// cookieValue is the browser's session cookie of a kind, or "".
+func cookieValue(r *http.Request, kind string) string {
+	name, _ := cookie(kind)
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) > 128 {
+		return ""
+	}
+	return c.Value
+}
+
+// start creates a logged-in session for subject and sets its cookie.
+// Logging in calls it, and ends the session it replaces.
 func (p *Portal) start(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, subject string) (session, error) {
 	if old, ok, err := p.current(ctx, r, kind); err == nil && ok {
 		p.sessions.Delete(ctx, old.ID, 0)
 	}
 	now := p.cfg.Now()
 	raw := randomText(32)
-	s := session{ID: hashID(raw), Kind: kind, Subject: subject, CSRF: randomText(32), Created: now, Exp: now.Add(anonLifetime)}
-	if subject != "" {
-		s.Exp = now.Add(loginLifetime)
-	}
+	s := session{ID: hashID(raw), Kind: kind, Subject: subject, CSRF: randomText(32), Created: now, Exp: now.Add(loginLifetime)}
 	if err := p.sessions.Create(ctx, s.ID, s, s.Exp); err != nil {
 		return session{}, err
 	}
@@ -125,6 +157,12 @@ func (p *Portal) checkForm(w http.ResponseWriter, r *http.Request, kind string) 
 		return nil, session{}, false
 	}
 	s, found, err := p.current(r.Context(), r, kind)
+	if err == nil && !found {
+		if raw := cookieValue(r, kind); raw != "" {
+			s, err = p.anonymous(r.Context(), kind, raw)
+			found = err == nil
+		}
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return nil, session{}, false

@@ -134,3 +134,48 @@ func TestHashSecretAndCheckURLServeOtherStores(t *testing.T) {
 		t.Errorf("development mode: %q", got)
 	}
 }
+
+// The grace period belongs to the secret a rotation replaced, once:
+// rotating again ends the first secret at once (it is not carried on),
+// and revoking during a grace period ends both secrets.
+func TestSecondRotationAndRevocationEndTheGracedSecret(t *testing.T) {
+	onEngines(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		clock := &testClock{t: time.Now()}
+		r := New(st, Options{KDF: testKDF, Now: clock.now})
+		c, first, err := r.CreateClient(ctx, ClientSpec{Name: "App", Kind: KindConfidential, Secret: true, Scope: "user/*.rs", RedirectURIs: []string{"https://app.example.org/cb"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, _ := r.RotateClientSecret(ctx, c.ID, time.Hour)
+		clock.add(30 * time.Minute)
+		third, _ := r.RotateClientSecret(ctx, c.ID, time.Hour)
+		if _, err := r.Authenticate(ctx, c.ID, first); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("the first secret after a second rotation: %v", err)
+		}
+		for _, s := range []string{second, third} {
+			if _, err := r.Authenticate(ctx, c.ID, s); err != nil {
+				t.Errorf("a current or graced secret: %v", err)
+			}
+		}
+		if _, err := r.RevokeClientSecret(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{first, second, third} {
+			if _, err := r.Authenticate(ctx, c.ID, s); !errors.Is(err, ErrBadCredentials) {
+				t.Errorf("a secret after revocation in the grace period: %v", err)
+			}
+		}
+		// A suspended client authenticates with no secret, graced or not.
+		fourth, _ := r.RotateClientSecret(ctx, c.ID, 0)
+		fifth, _ := r.RotateClientSecret(ctx, c.ID, time.Hour)
+		if _, err := r.SetClientStatus(ctx, c.ID, StatusSuspended); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{fourth, fifth} {
+			if _, err := r.Authenticate(ctx, c.ID, s); !errors.Is(err, ErrNotActive) {
+				t.Errorf("a suspended client's secret: %v", err)
+			}
+		}
+	})
+}
