@@ -25,17 +25,22 @@ type GuardConfig struct {
 	// Scopes parses each token's scope string once; nil means a cache of
 	// the Guard's own.
 	Scopes *scope.Cache
+	// Clients, when set, is the registry: a token of a registered client
+	// that is no longer active is refused, and its practices narrowed to
+	// those the client still has (standing.go).
+	Clients Clients
 }
 
 // Guard is what the FHIR API (and later GraphQL and $export) asks, once
 // per request: who is calling (Authenticate) and what they may do, with
 // which filters (Decide). It is safe for concurrent use.
 type Guard struct {
-	auth    *token.Authority
-	policy  *policy.Policy
-	baseURL string
-	scopes  *scope.Cache
-	queries queryCache
+	auth      *token.Authority
+	policy    *policy.Policy
+	baseURL   string
+	scopes    *scope.Cache
+	queries   queryCache
+	standings *standings
 }
 
 // NewGuard returns a Guard; it fails when Authority or Policy is missing.
@@ -44,6 +49,9 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		return nil, errors.New("authz guard: Authority and Policy are required")
 	}
 	g := &Guard{auth: cfg.Authority, policy: cfg.Policy, baseURL: strings.TrimSuffix(cfg.BaseURL, "/"), scopes: cfg.Scopes}
+	if cfg.Clients != nil {
+		g.standings = &standings{clients: cfg.Clients}
+	}
 	if g.scopes == nil {
 		g.scopes = new(scope.Cache)
 	}
@@ -87,6 +95,9 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 func (g *Guard) Verify(ctx context.Context, raw string) (*Principal, error) {
 	c, err := g.auth.VerifyAccess(ctx, raw)
 	if err != nil {
+		return nil, err
+	}
+	if c, err = g.standings.narrow(ctx, c); err != nil {
 		return nil, err
 	}
 	return g.Principal(c)

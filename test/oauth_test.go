@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAuthorizationServerIsWired: the running server announces its SMART
@@ -88,6 +89,19 @@ func TestAuthorizationServerIsWired(t *testing.T) {
 		}
 		if status, body := tokenRequest(client.ClientSecret, "system/Patient.rs"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 			t.Errorf("suspended client: %d %v", status, body)
+		}
+		// Nor does the token it already has keep working: the server
+		// re-reads a client's standing every few seconds.
+		suspended := time.Now()
+		for {
+			r := api.do("GET", "Patient?_id=wired", nil)
+			if r.status == http.StatusUnauthorized {
+				break
+			}
+			if r.status != http.StatusOK || time.Since(suspended) > 15*time.Second {
+				t.Fatalf("a suspended client's access token still answers %d after %s", r.status, time.Since(suspended))
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 }

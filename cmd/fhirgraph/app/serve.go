@@ -88,7 +88,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		ln.Close()
 		return err
 	}
-	guard, err := newGuard(auth, fhirBase(root))
+	guard, err := newGuard(st, auth, fhirBase(root))
 	if err != nil {
 		ln.Close()
 		return err

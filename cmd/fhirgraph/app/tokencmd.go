@@ -125,13 +125,14 @@ func newAuthority(st store.Store, fhirBaseURL string, log *slog.Logger) (*token.
 	return keys, auth, err
 }
 
-// newGuard is the FHIR API's guard for a FHIR base.
-func newGuard(auth *token.Authority, fhirBaseURL string) (*authz.Guard, error) {
+// newGuard is the APIs' guard for a FHIR base; it checks each token's
+// client against the registry on the store (authz/standing.go).
+func newGuard(st store.Store, auth *token.Authority, fhirBaseURL string) (*authz.Guard, error) {
 	pol, err := policy.New()
 	if err != nil {
 		return nil, err
 	}
-	return authz.NewGuard(authz.GuardConfig{Authority: auth, Policy: pol, BaseURL: fhirBaseURL})
+	return authz.NewGuard(authz.GuardConfig{Authority: auth, Policy: pol, BaseURL: fhirBaseURL, Clients: registry.New(st, registry.Options{})})
 }
 
 // practicePIN checks the --practice of import and seed: "" for none, else
