@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fhirgraph/fhirgraph/authz/internal/addr"
 	"github.com/fhirgraph/fhirgraph/authz/registry"
 	"github.com/fhirgraph/fhirgraph/authz/scope"
 )
@@ -335,26 +336,10 @@ func (p *Portal) checkURL(raw string) string {
 		return fmt.Sprintf("%q is not an absolute URL", raw)
 	}
 	host := strings.TrimSuffix(u.Hostname(), ".")
-	if ip, err := netip.ParseAddr(host); (err == nil && !publicIP(ip)) || numericHost(host) {
+	if !addr.PublicHost(host) {
 		return fmt.Sprintf("%q must name a public host by its name or by a public address written plainly", raw)
 	}
 	return ""
-}
-
-// numericHost reports whether a host that is not an IP address in
-// canonical form is nevertheless an IPv4 address to a browser: WHATWG
-// URL parses a host whose last label is a number (decimal, or 0x hex)
-// as one.
-func numericHost(host string) bool {
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if _, err := netip.ParseAddr(h); err == nil || h == "" {
-		return false
-	}
-	last := h[strings.LastIndexByte(h, '.')+1:]
-	if hex, ok := strings.CutPrefix(last, "0x"); ok {
-		return strings.Trim(hex, "0123456789abcdef") == ""
-	}
-	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 func validPIN(pin string) bool {
@@ -409,7 +394,7 @@ func fetchClient(dev bool) *http.Client {
 				return err
 			}
 			ip, err := netip.ParseAddr(host)
-			if err != nil || !publicIP(ip.Unmap()) {
+			if err != nil || !addr.PublicIP(ip) {
 				return errors.New("portal: refusing to connect to a non-public address")
 			}
 			return nil
@@ -420,31 +405,4 @@ func fetchClient(dev bool) *http.Client {
 		Transport:     &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 5 * time.Second},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-// nonPublic are prefixes that IsGlobalUnicast lets through but that do
-// not reach the public internet (as authz/token's JWKS fetch has them).
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("fec0::/10"),
-}
-
-// publicIP reports whether ip is a public unicast address.
-func publicIP(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
 }

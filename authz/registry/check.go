@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/fhirgraph/fhirgraph/authz/internal/addr"
 )
 
 const maxURLLen = 2048
@@ -31,7 +32,7 @@ func checkURL(p *problems, field, raw string, dev bool) {
 		p.add(field, "%q must not contain a user name or password", redacted(u))
 	case u.Scheme != "https" && !(dev && u.Scheme == "http"):
 		p.add(field, "%q must use https (http is accepted only in development mode)", raw)
-	case !dev && !publicHost(u.Hostname()):
+	case !dev && !addr.PublicHost(u.Hostname()):
 		p.add(field, "%q must name a public host (loopback and private addresses are accepted only in development mode)", raw)
 	}
 }
@@ -40,23 +41,6 @@ func redacted(u *url.URL) string {
 	c := *u
 	c.User = nil
 	return c.String()
-}
-
-// publicHost reports whether a host name or address may be reached from
-// the internet, as far as can be told without resolving it.
-func publicHost(host string) bool {
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "" {
-		return false
-	}
-	ip, err := netip.ParseAddr(h)
-	if err != nil {
-		return strings.Contains(h, ".") // a bare name is a local one
-	}
-	ip = ip.Unmap()
-	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip)) // carrier-grade NAT
 }
 
 // scopeTokenOK reports whether s is an RFC 6749 scope-token:

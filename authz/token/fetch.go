@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/fhirgraph/fhirgraph/authz/internal/addr"
 )
 
 // A client's JWKS URL is a URL a stranger chose that the server fetches
@@ -31,32 +33,6 @@ var errAddrRefused = errors.New("address not allowed")
 
 // errTooLarge: a JWKS response body longer than the limit.
 var errTooLarge = errors.New("JWKS response too large")
-
-// nonPublic are prefixes that IsGlobalUnicast lets through but that do not
-// reach the public internet.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2001:db8::/32"),
-}
-
-// publicAddr reports whether a is a public unicast address.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsGlobalUnicast() || a.IsPrivate() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
 
 // checkURL refuses what the fetch never requests: other schemes than
 // https (http too in dev mode), and URLs without a host or with
@@ -95,7 +71,7 @@ type fetchConfig struct {
 func newFetchClient(cfg fetchConfig) *http.Client {
 	allowed := cfg.addrAllowed
 	if allowed == nil {
-		allowed = func(ap netip.AddrPort) bool { return cfg.dev || publicAddr(ap.Addr()) }
+		allowed = func(ap netip.AddrPort) bool { return cfg.dev || addr.PublicIP(ap.Addr()) }
 	}
 	dialer := &net.Dialer{
 		Timeout: cfg.timeout,
