@@ -148,6 +148,9 @@ func serve(ctx context.Context, e *env, args []string) error {
 		ln.Close()
 		return err
 	}
+	// Mail the portal sends after answering finishes before the store
+	// closes (deferred after it, so run before it).
+	defer devPortal.Wait()
 	portalPages := devPortal.Handler()
 	mux.Handle("/portal/", portalPages)
 	mux.Handle("/admin", portalPages)
