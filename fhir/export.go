@@ -168,7 +168,11 @@ func (s *server) exportParams(w http.ResponseWriter, r *http.Request) (url.Value
 		case p.ValueBoolean != nil:
 			v = fmt.Sprint(*p.ValueBoolean)
 		case p.ValueReference != nil:
-			v = p.ValueReference.Reference
+			// An empty value would drop out of the list it belongs to
+			// (patient: every patient instead of the one meant).
+			if v = p.ValueReference.Reference; strings.TrimSpace(v) == "" {
+				return nil, errorf(http.StatusBadRequest, "structure", "Parameters.parameter %q has a valueReference without a reference", p.Name)
+			}
 		default:
 			return nil, errorf(http.StatusBadRequest, "structure", "Parameters.parameter %q has no value this operation reads", p.Name)
 		}
@@ -193,16 +197,30 @@ func splitTypeFilters(v string) []string {
 	}
 }
 
-func splitList(vs []string) []string {
+// maxListValues bounds the distinct values of one list parameter
+// (_type, _elements, _outputFormat) and the _typeFilter queries of a
+// kick-off: far more than a client needs (there are fewer resource types),
+// few enough that checking them, and the job that stores them, stay small.
+const maxListValues = 1000
+
+// splitList splits the comma lists of param, trimmed, without repeats; more
+// than maxListValues distinct values are a 400.
+func splitList(param string, vs []string) ([]string, error) {
 	var out []string
+	seen := map[string]bool{}
 	for _, v := range vs {
 		for _, x := range strings.Split(v, ",") {
-			if x = strings.TrimSpace(x); x != "" && !slices.Contains(out, x) {
-				out = append(out, x)
+			if x = strings.TrimSpace(x); x == "" || seen[x] {
+				continue
 			}
+			if len(out) == maxListValues {
+				return nil, errorf(http.StatusBadRequest, "too-costly", "%s lists more than %d values", param, maxListValues)
+			}
+			seen[x] = true
+			out = append(out, x)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // exportSpec checks the kick-off parameters and decides what the token
@@ -233,7 +251,11 @@ func (s *server) exportSpec(r *http.Request, p *authz.Principal, level string, p
 			return nil, nil, err
 		}
 	}
-	for _, f := range splitList(params["_outputFormat"]) {
+	formats, err := splitList("_outputFormat", params["_outputFormat"])
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range formats {
 		if !slices.Contains(ndjsonFormats, f) {
 			if err := unsupported("_outputFormat %q is not supported: this server writes application/fhir+ndjson", f); err != nil {
 				return nil, nil, err
@@ -251,11 +273,19 @@ func (s *server) exportSpec(r *http.Request, p *authz.Principal, level string, p
 		}
 		spec.Since = bulk.FormatInstant(t)
 	}
-	if err := s.exportTypes(p, spec, splitList(params["_type"]), unsupported); err != nil {
+	types, err := splitList("_type", params["_type"])
+	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.exportTypes(p, spec, types, unsupported); err != nil {
+		return nil, nil, err
+	}
+	filters := 0
 	for _, v := range params["_typeFilter"] {
 		for _, tf := range splitTypeFilters(v) {
+			if filters++; filters > maxListValues {
+				return nil, nil, errorf(http.StatusBadRequest, "too-costly", "_typeFilter lists more than %d queries", maxListValues)
+			}
 			typ, q, err := bulk.ParseTypeFilter(tf)
 			if err != nil {
 				return nil, nil, err
@@ -288,11 +318,22 @@ func (s *server) exportSpec(r *http.Request, p *authz.Principal, level string, p
 			return nil, nil, err
 		}
 	}
-	spec.Elements = splitList(params["_elements"])
+	if spec.Elements, err = splitList("_elements", params["_elements"]); err != nil {
+		return nil, nil, err
+	}
 	if err := spec.CheckElements(); err != nil {
 		return nil, nil, err
 	}
-	patients := splitList(params["patient"])
+	// Patient lists are as long as the body allows: split and checked in
+	// linear time (see exportScope).
+	var patients []string
+	for _, v := range params["patient"] {
+		for _, ref := range strings.Split(v, ",") {
+			if ref = strings.TrimSpace(ref); ref != "" {
+				patients = append(patients, ref)
+			}
+		}
+	}
 	switch {
 	case len(patients) > 0 && level == bulk.SystemLevel:
 		if err := unsupported("patient is a parameter of Patient and Group level exports"); err != nil {
@@ -376,12 +417,14 @@ func (s *server) exportScope(r *http.Request, p *authz.Principal, spec *bulk.Spe
 	base := spec.Base
 	ids := func(refs []string) ([]string, error) {
 		var out []string
+		seen := make(map[string]bool, len(refs))
 		for _, ref := range refs {
 			id, ok := strings.CutPrefix(search.NormalizeReference(ref, base), "Patient/")
 			if !ok || !resource.ValidID(id) {
 				return nil, errorf(http.StatusBadRequest, "invalid", "patient %q is not a reference to a Patient", ref)
 			}
-			if !slices.Contains(out, id) {
+			if !seen[id] {
+				seen[id] = true
 				out = append(out, id)
 			}
 		}
@@ -432,7 +475,11 @@ func (s *server) exportScope(r *http.Request, p *authz.Principal, spec *bulk.Spe
 			return err
 		}
 		if len(want) > 0 {
-			members = slices.DeleteFunc(members, func(m string) bool { return !slices.Contains(want, m) })
+			wanted := make(map[string]bool, len(want))
+			for _, id := range want {
+				wanted[id] = true
+			}
+			members = slices.DeleteFunc(members, func(m string) bool { return !wanted[m] })
 		}
 		want = members
 	}

@@ -30,13 +30,14 @@ func (s *server) fileURL(r *http.Request, job, name string) string {
 	return s.baseURL(r) + "/$export-file?_jobId=" + url.QueryEscape(job) + "&file=" + url.QueryEscape(name)
 }
 
-// exportJob is the job the request names, when it is the caller's.
+// exportJob is the job the request names, when the caller may see it: its
+// client and subject started it with a token that reached no more than the
+// caller's (bulk.Service.Job).
 func (s *server) exportJob(r *http.Request) (*bulk.Job, error) {
 	if s.bulk == nil {
 		return nil, errorf(http.StatusNotImplemented, "not-supported", "bulk export is not enabled on this server")
 	}
-	c := principal(r).Claims
-	j, err := s.bulk.svc.Job(r.Context(), r.URL.Query().Get("_jobId"), c.ClientID, c.Subject)
+	j, err := s.bulk.svc.Job(r.Context(), r.URL.Query().Get("_jobId"), principal(r))
 	if errors.Is(err, bulk.ErrNotFound) {
 		return nil, errorf(http.StatusNotFound, "not-found", "no such export job: it never existed, was deleted or has expired")
 	}
@@ -52,8 +53,7 @@ func (s *server) exportStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if r.Method == http.MethodDelete {
-		c := principal(r).Claims
-		if err := s.bulk.svc.Cancel(r.Context(), j.ID, c.ClientID, c.Subject); err != nil {
+		if err := s.bulk.svc.Cancel(r.Context(), j.ID, principal(r)); err != nil {
 			if errors.Is(err, bulk.ErrNotFound) {
 				return errorf(http.StatusNotFound, "not-found", "no such export job")
 			}
@@ -124,8 +124,7 @@ func (s *server) exportFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c := principal(r).Claims
-	rc, err := s.bulk.svc.Open(r.Context(), j.ID, c.ClientID, c.Subject, r.URL.Query().Get("file"))
+	rc, err := s.bulk.svc.Open(r.Context(), j.ID, principal(r), r.URL.Query().Get("file"))
 	if errors.Is(err, bulk.ErrNotFound) {
 		return errorf(http.StatusNotFound, "not-found", "no such export file")
 	}

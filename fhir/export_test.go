@@ -3,6 +3,8 @@ package fhir
 import (
 	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +47,45 @@ func TestKickoffAcceptsFHIRJSONOnly(t *testing.T) {
 		if got := acceptsFHIRJSON(r); got != tc.want {
 			t.Errorf("Accept %q: %v, want %v", tc.accept, got, tc.want)
 		}
+	}
+}
+
+func TestListParametersAreDedupedAndBounded(t *testing.T) {
+	distinct := func(n int) []string {
+		var vs []string
+		for i := range n {
+			vs = append(vs, "T"+strconv.Itoa(i))
+		}
+		return vs
+	}
+	many := func(n int) []string { return []string{strings.Join(distinct(n), ",")} }
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+		err  bool
+	}{
+		{"a comma list, trimmed", []string{"Patient, Observation ,"}, []string{"Patient", "Observation"}, false},
+		{"repeats within and across values", []string{"Patient,Patient", "Observation,Patient"}, []string{"Patient", "Observation"}, false},
+		{"as many distinct values as allowed", many(maxListValues), distinct(maxListValues), false},
+		{"one distinct value too many", many(maxListValues + 1), nil, true},
+		{"repeats do not count", append(many(maxListValues), many(maxListValues)...), distinct(maxListValues), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := splitList("_type", tc.in)
+			if tc.err {
+				if err == nil {
+					t.Fatalf("%d values accepted", len(got))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %d values %.80q, want %d", len(got), got, len(tc.want))
+			}
+		})
 	}
 }

@@ -244,6 +244,36 @@ func TestBulkExport(t *testing.T) {
 			expectOutcome(t, bs.do("GET", first.Output[0].URL+"x", nil), http.StatusNotFound)
 		})
 
+		t.Run("a token of the same client that reaches less does not see its export", func(t *testing.T) {
+			if len(first.Output) == 0 {
+				t.Skip("no export")
+			}
+			status := statusOf(first.Output[0].URL)
+			pats := expect(t, bs.do("GET", "Patient?_count=1", nil), http.StatusOK)
+			if out, err := e.cli(t, dir, "practice", "create", "--name", "Another practice", "--pin", "E2EOTHER"); err != nil {
+				t.Fatalf("practice create: %v\n%s", err, out)
+			}
+			pid := str(pats["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["id"])
+			for name, tok := range map[string]string{
+				"fewer types":      s.mint("--scope", "system/Observation.rs", "--practice", testPractice, "--client-id", clientID),
+				"one patient":      s.mint("--scope", "patient/*.rs", "--user-kind", "patient", "--patient", pid, "--practice", testPractice, "--client-id", clientID),
+				"another practice": s.mint("--scope", "system/*.rs", "--practice", "E2EOTHER", "--client-id", clientID),
+			} {
+				narrow := s.as(tok)
+				for _, u := range []string{status, first.Output[0].URL} {
+					if r := narrow.do("GET", u, nil); r.status != http.StatusNotFound {
+						t.Errorf("%s: GET %s: %d %.200s", name, u, r.status, r.body)
+					}
+				}
+			}
+			// A fresh token with the same reach polls and downloads it.
+			again := s.as(s.mint("--scope", "system/*.rs", "--practice", testPractice, "--client-id", clientID))
+			expect(t, again.do("GET", status, nil), http.StatusOK)
+			if r := again.do("GET", first.Output[0].URL, nil); r.status != http.StatusOK {
+				t.Errorf("same reach: %d %.200s", r.status, r.body)
+			}
+		})
+
 		t.Run("types, _typeFilter and _elements", func(t *testing.T) {
 			q := url.Values{"_type": {"Patient,Observation"}, "_typeFilter": {"Observation?category=vital-signs,Observation?category=laboratory&status=final"},
 				"_elements": {"Patient.gender,code,status"}, "_outputFormat": {"application/ndjson"}}
@@ -439,25 +469,31 @@ func TestBulkExport(t *testing.T) {
 			expectOutcome(t, bs.do("GET", done.Output[0].URL, nil), http.StatusNotFound)
 		})
 
-		t.Run("a suspended client's export fails", func(t *testing.T) {
+		// The worker's side (a job whose client is suspended, or loses a
+		// practice's consent, while it runs fails) is bulk's
+		// TestAnExportFailsWhenItsClientLosesItsStanding.
+		t.Run("a suspended client's tokens neither poll nor start an export", func(t *testing.T) {
 			id := backendClient(t, e, dir, "Soon suspended")
 			c := s.as(s.mint("--scope", "system/*.rs", "--practice", testPractice, "--client-id", id))
+			status := c.kickoff(t, "GET", "$export?_type=Patient", nil)
 			if out, err := e.cli(t, dir, "client", "suspend", id, "--log-level", "error"); err != nil {
 				t.Fatalf("client suspend: %v\n%s", err, out)
 			}
-			status := c.kickoff(t, "GET", "$export?_type=Patient", nil)
+			// The guard re-reads a client's standing every few seconds; the
+			// job may be done, or failed by its worker, until then.
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				r := c.do("GET", status, nil)
-				if r.status == http.StatusInternalServerError {
-					expectOutcome(t, r, http.StatusInternalServerError)
+				if r.status == http.StatusUnauthorized {
+					expectOutcome(t, r, http.StatusUnauthorized)
 					break
 				}
-				if r.status != http.StatusAccepted || time.Now().After(deadline) {
-					t.Fatalf("suspended client's export: %d %s", r.status, r.body)
+				if !slices.Contains([]int{http.StatusOK, http.StatusAccepted, http.StatusTooManyRequests, http.StatusInternalServerError}, r.status) || time.Now().After(deadline) {
+					t.Fatalf("suspended client's status request: %d %s", r.status, r.body)
 				}
 				time.Sleep(time.Second)
 			}
+			expectOutcome(t, c.do("GET", "$export?_type=Patient", nil, bulkKickoff...), http.StatusUnauthorized)
 		})
 
 		t.Run("expired exports are removed", func(t *testing.T) {
@@ -517,4 +553,60 @@ func TestBulkExportLimitsJobsPerClient(t *testing.T) {
 		expectOutcome(t, bs.do("GET", status, nil), http.StatusNotFound)
 		bs.kickoff(t, "GET", "$export", nil)
 	})
+}
+
+// TestBulkKickoffAnswersMalformedAndOversizedRequestsWith4xx runs a server
+// without export workers: only the kick-off's answers matter.
+func TestBulkKickoffAnswersMalformedAndOversizedRequestsWith4xx(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir, "--export-workers", "0", "--export-max-jobs", "100")
+	bs := s.as(s.mint("--scope", "system/*.rs", "--practice", testPractice, "--client-id", backendClient(t, embedded, dir, "Malformed")))
+	lenient := []string{"Accept: application/fhir+json", "Prefer: respond-async, handling=lenient"}
+	params := func(ps ...string) string {
+		return `{"resourceType":"Parameters","parameter":[` + strings.Join(ps, ",") + `]}`
+	}
+	many := func(n int, format string) string {
+		var vs []string
+		for i := range n {
+			vs = append(vs, fmt.Sprintf(format, i))
+		}
+		return strings.Join(vs, ",")
+	}
+	for _, tc := range []struct {
+		name, method, path string
+		body               string
+		headers            []string
+		want               int
+	}{
+		{"a parameter of a type the operation does not read", "POST", "$export", params(`{"name":"_since","valueInteger":3}`), bulkKickoff, 400},
+		{"parameter not a list", "POST", "$export", `{"resourceType":"Parameters","parameter":{"name":"_type"}}`, bulkKickoff, 400},
+		{"a body that is not JSON", "POST", "$export", `{"resourceType":`, bulkKickoff, 400},
+		{"a reference that is not a string", "POST", "Patient/$export", params(`{"name":"patient","valueReference":{"reference":7}}`), bulkKickoff, 400},
+		{"a patient that is not a Patient", "POST", "Patient/$export", params(`{"name":"patient","valueReference":{"reference":"Observation/1"}}`), bulkKickoff, 400},
+		{"a patient without a reference", "POST", "Patient/$export", params(`{"name":"patient","valueReference":{}}`), bulkKickoff, 400},
+		{"_since twice", "GET", "$export?_since=2024-01-02T00:00:00Z&_since=2024-01-03T00:00:00Z", "", bulkKickoff, 400},
+		{"_since a date", "GET", "$export?_since=2024-01-02", "", bulkKickoff, 400},
+		{"_elements of no element", "GET", "$export?_elements=Patient.", "", bulkKickoff, 400},
+		{"_elements of no type", "GET", "$export?_elements=.gender", "", bulkKickoff, 400},
+		{"_typeFilter without a query", "GET", "$export?_typeFilter=Observation%3F", "", bulkKickoff, 400},
+		{"_typeFilter badly escaped", "GET", "$export?_typeFilter=Observation%3Fcode%3D%25zz", "", bulkKickoff, 400},
+		{"_typeFilter with _include", "GET", "$export?_typeFilter=Observation%3F_include%3DObservation:subject", "", bulkKickoff, 400},
+		{"a Group id that is no id", "GET", "Group/a$b/$export", "", bulkKickoff, 400},
+		{"more _typeFilter alternatives than a query ORs", "GET", "$export?_typeFilter=" + url.QueryEscape(many(501, "Observation?code=c%d")), "", bulkKickoff, 400},
+		{"more _type values than there are types, leniently", "GET", "$export?_type=" + many(1001, "Nonsense%d"), "", lenient, 400},
+		{"more _elements than there are elements", "GET", "$export?_elements=" + many(1001, "e%d"), "", lenient, 400},
+		{"more _outputFormat values than formats, leniently", "GET", "$export?_outputFormat=" + many(1001, "f%d"), "", lenient, 400},
+		{"a status URL without a job", "GET", "$export-poll-status", "", nil, 404},
+		{"a status URL of a job id no job has", "GET", "$export-poll-status?_jobId=%ff%00", "", nil, 404},
+		{"a file outside the job", "GET", "$export-file?_jobId=00000000000000000000000000000000&file=..%2F..%2Fsecret", "", nil, 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body any
+			if tc.body != "" {
+				body = tc.body
+			}
+			r := bs.do(tc.method, tc.path, body, tc.headers...)
+			expectOutcome(t, r, tc.want)
+		})
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +61,16 @@ func claims(client string) *token.AccessClaims {
 	return c
 }
 
+// principal is the principal of a token with claims c.
+func principal(t *testing.T, s *Service, c *token.AccessClaims) *authz.Principal {
+	t.Helper()
+	p, err := s.cfg.Guard.Principal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestAlternativeTypeFiltersMultiplyIntoClauses(t *testing.T) {
 	pred := func(param, value string) store.Predicate {
 		return store.Predicate{Param: param, Match: store.MatchEqual, Value: value}
@@ -76,6 +89,8 @@ func TestAlternativeTypeFiltersMultiplyIntoClauses(t *testing.T) {
 		{"a result parameter", []string{"_count=3"}, nil, "not a search filter"},
 		{"an unknown parameter", []string{"nonsense=1"}, nil, "unknown search parameter"},
 		{"_id among alternatives", []string{"_id=1", "status=final"}, nil, "only in a type's one"},
+		{"more alternatives than one clause may OR", manyCodes(maxClausePredicates + 1), nil, "more than"},
+		{"alternatives of two values OR-ing past the bound", manyCodes(maxClausePredicates/2+1, ",x"), nil, "more than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +121,16 @@ func TestAlternativeTypeFiltersMultiplyIntoClauses(t *testing.T) {
 	}
 }
 
+// manyCodes is n _typeFilter queries on distinct codes, each with suffix
+// added to its value.
+func manyCodes(n int, suffix ...string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "code=c" + strconv.Itoa(i) + strings.Join(suffix, "")
+	}
+	return out
+}
+
 func TestAClientHasAtMostMaxActiveJobs(t *testing.T) {
 	s, _, _ := newService(t, Config{MaxActive: 2})
 	ctx := context.Background()
@@ -126,7 +151,7 @@ func TestAClientHasAtMostMaxActiveJobs(t *testing.T) {
 	if _, err := s.Submit(ctx, claims("b"), spec, "r", nil); err != nil {
 		t.Fatalf("another client's job: %v", err)
 	}
-	if err := s.Cancel(ctx, first.ID, "a", "a"); err != nil {
+	if err := s.Cancel(ctx, first.ID, principal(t, s, claims("a"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Submit(ctx, claims("a"), spec, "r", nil); err != nil {
@@ -191,13 +216,13 @@ func TestSweepRemovesExpiredJobsAndStrayFiles(t *testing.T) {
 	if len(files) != 1 || !strings.HasPrefix(files[0].Name, dir(j.ID)) {
 		t.Fatalf("after the first sweep: %+v, want the live job's file only", files)
 	}
-	if rc, err := s.Open(ctx, j.ID, "a", "a", "Patient-0-1.ndjson"); err != nil {
+	if rc, err := s.Open(ctx, j.ID, principal(t, s, claims("a")), "Patient-0-1.ndjson"); err != nil {
 		t.Fatalf("open before expiry: %v", err)
 	} else {
 		rc.Close()
 	}
 	*now = now.Add(time.Hour)
-	if _, err := s.Job(ctx, j.ID, "a", "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Job(ctx, j.ID, principal(t, s, claims("a"))); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired job: %v, want ErrNotFound", err)
 	}
 	if err := s.Sweep(ctx); err != nil {
@@ -208,5 +233,87 @@ func TestSweepRemovesExpiredJobsAndStrayFiles(t *testing.T) {
 	}
 	if _, err := s.jobs.get(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("expired job record: %v", err)
+	}
+}
+
+func TestOnlyATokenReachingWhatTheExportReachedSeesIt(t *testing.T) {
+	s, _, _ := newService(t, Config{})
+	ctx := context.Background()
+	started := claims("app")
+	started.Practices = []string{"TEST"}
+	spec := Spec{Level: SystemLevel, Types: []string{"Patient", "Observation"}, Base: base}
+	j, err := s.Submit(ctx, started, spec, "r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(change func(c *token.AccessClaims)) *token.AccessClaims {
+		c := *started
+		change(&c)
+		return &c
+	}
+	tests := []struct {
+		name  string
+		c     *token.AccessClaims
+		id    string
+		found bool
+	}{
+		{"the same scopes, practices and subject", with(func(*token.AccessClaims) {}), j.ID, true},
+		{"wider scopes", with(func(c *token.AccessClaims) { c.Scope = "system/*.cruds" }), j.ID, true},
+		{"another subject", with(func(c *token.AccessClaims) { c.Subject = "someone" }), j.ID, false},
+		{"another client", with(func(c *token.AccessClaims) { c.ClientID = "other" }), j.ID, false},
+		{"fewer types", with(func(c *token.AccessClaims) { c.Scope = "system/Patient.rs" }), j.ID, false},
+		{"a granular scope", with(func(c *token.AccessClaims) { c.Scope = "system/Patient.rs system/Observation.rs?category=laboratory" }), j.ID, false},
+		{"patient scopes", with(func(c *token.AccessClaims) { c.Scope, c.Patient = "patient/*.rs", "p1" }), j.ID, false},
+		{"another practice", with(func(c *token.AccessClaims) { c.Practices = []string{"OTHER"} }), j.ID, false},
+		{"a path for a job id", with(func(*token.AccessClaims) {}), "../" + j.ID, false},
+		{"no job id", with(func(*token.AccessClaims) {}), "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Job(ctx, tc.id, principal(t, s, tc.c))
+			switch {
+			case tc.found && (err != nil || got.ID != j.ID):
+				t.Fatalf("Job: %v, want the job", err)
+			case !tc.found && !errors.Is(err, ErrNotFound):
+				t.Fatalf("Job: %+v %v, want ErrNotFound", got, err)
+			}
+			if !tc.found {
+				if _, err := s.Open(ctx, tc.id, principal(t, s, tc.c), "Patient-0-1.ndjson"); !errors.Is(err, ErrNotFound) {
+					t.Errorf("Open: %v, want ErrNotFound", err)
+				}
+				if err := s.Cancel(ctx, tc.id, principal(t, s, tc.c)); !errors.Is(err, ErrNotFound) {
+					t.Errorf("Cancel: %v, want ErrNotFound", err)
+				}
+			}
+		})
+	}
+}
+
+func TestConcurrentKickoffsOfAClientKeepItsLimit(t *testing.T) {
+	s, _, _ := newService(t, Config{MaxActive: 2})
+	ctx := context.Background()
+	spec := Spec{Level: SystemLevel, Types: []string{"Patient"}}
+	var wg sync.WaitGroup
+	var accepted atomic.Int32
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Submit(ctx, claims("a"), spec, "r", nil)
+			switch {
+			case err == nil:
+				accepted.Add(1)
+			case !errors.Is(err, ErrTooMany):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	js, err := s.jobs.find(ctx, "client", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := accepted.Load(); n > 2 || len(js) != int(n) {
+		t.Fatalf("%d kick-offs accepted, %d jobs stored; the limit is 2", n, len(js))
 	}
 }

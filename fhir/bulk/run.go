@@ -167,7 +167,10 @@ func advance(pos Position, patients int) Position {
 	return Position{Type: pos.Type + 1, Part: pos.Part}
 }
 
-// checkClient fails the export when its client is no longer active.
+// checkClient fails the export when its client is no longer active, or
+// a practice whose data the job reaches no longer consents to it (as the
+// guard narrows the client's tokens from then on): what it wrote stays
+// unpublished.
 func (s *Service) checkClient(ctx context.Context, j *Job) error {
 	c, err := s.reg.GetClient(ctx, j.Client)
 	switch {
@@ -177,6 +180,11 @@ func (s *Service) checkClient(ctx context.Context, j *Job) error {
 		return err
 	case c.Status != registry.StatusActive:
 		return failf("client %s is %s", j.Client, c.Status)
+	}
+	for _, p := range j.Claims.Practices {
+		if !slices.Contains(c.Practices, p) {
+			return failf("practice %s no longer consents to client %s", p, j.Client)
+		}
 	}
 	return nil
 }
@@ -295,6 +303,11 @@ func (s *Service) page(ctx context.Context, pl *typePlan, j *Job, pos Position, 
 			return nil, "", err
 		}
 		if ok && s.admits(pl, j, old, &q) {
+			if ok, err = s.ownedBy(ctx, old, q.Practices); err != nil {
+				return nil, "", err
+			}
+		}
+		if ok {
 			out = append(out, old)
 		}
 	}
@@ -356,7 +369,12 @@ func (s *Service) deletedSince(ctx context.Context, pl *typePlan, j *Job, cursor
 		if err != nil {
 			return nil, "", err
 		}
-		if ok && s.admits(pl, j, old, &q) && (len(q.Practices) == 0 || slices.Contains(q.Practices, cur.Practice)) {
+		if ok && s.admits(pl, j, old, &q) {
+			if ok, err = s.ownedBy(ctx, old, q.Practices); err != nil {
+				return nil, "", err
+			}
+		}
+		if ok {
 			out = append(out, old)
 		}
 	}
@@ -405,10 +423,35 @@ func (s *Service) asOf(ctx context.Context, r store.Resource, t time.Time) (stor
 	return store.Resource{}, false, nil
 }
 
+// ownedBy reports whether version old was owned by one of practices (nil:
+// any). Each version keeps the practice it was written with, which an
+// update or a revival may change since; only a history query filters on
+// it (the resource's own practice, store.Read's, is its current one).
+func (s *Service) ownedBy(ctx context.Context, old store.Resource, practices []string) (bool, error) {
+	if len(practices) == 0 {
+		return true, nil
+	}
+	q := store.HistoryQuery{Type: old.Type, ID: old.ID, Since: old.LastUpdated, Practices: practices, Count: store.MaxPageSize}
+	for {
+		hp, err := s.st.History(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		for _, v := range hp.Versions {
+			if v.VersionID == old.VersionID {
+				return true, nil
+			}
+		}
+		if hp.Next == "" {
+			return false, nil
+		}
+		q.Cursor = hp.Next
+	}
+}
+
 // admits reports whether an earlier version old passes the checks of q
 // that do not need the store: compartments (derived from its body), ids
-// and the time bounds. The practice is the resource's (store.Read), which
-// updates keep.
+// and the time bounds. Its practice is ownedBy's to check.
 func (s *Service) admits(pl *typePlan, j *Job, old store.Resource, q *store.Query) bool {
 	if len(q.IDs) > 0 && !slices.Contains(q.IDs, old.ID) {
 		return false

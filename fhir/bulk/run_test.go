@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +150,131 @@ func TestAResourceOfPatientsInTwoChunksIsWrittenOnce(t *testing.T) {
 	}
 	if !slices.ContainsFunc(j.Spec.Types, func(s string) bool { return s == "Observation" }) {
 		t.Fatal("spec lost its types")
+	}
+}
+
+// loadAs writes resources owned by practice.
+func loadAs(t *testing.T, st store.Store, practice string, raws ...string) {
+	t.Helper()
+	items := func(emit func(ingest.Item) error) error {
+		for i, raw := range raws {
+			obj, err := fhirjson.Parse([]byte(raw))
+			if err != nil {
+				return err
+			}
+			if err := emit(ingest.Item{Where: "test", Line: i + 1, Obj: obj}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := ingest.Load(context.Background(), st, items, ingest.Options{Strict: true, Base: base, Practice: practice}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAVersionAtTheTransactionTimeIsExportedOnlyToItsOwnPractice(t *testing.T) {
+	s, st, now := newService(t, Config{})
+	ctx := context.Background()
+	reg := registry.New(st, registry.Options{})
+	for _, pin := range []string{"ALPHA", "BRAVO"} {
+		if _, err := reg.CreatePractice(ctx, registry.PracticeSpec{Name: pin, PIN: pin}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _, err := reg.CreateClient(ctx, registry.ClientSpec{Name: "x", Kind: registry.KindBackend, Scope: "system/*.rs", Secret: true, Practices: []string{"BRAVO"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient := func(id, family string) string {
+		return `{"resourceType":"Patient","id":"` + id + `","name":[{"family":"` + family + `"}]}`
+	}
+	// moved and gone are ALPHA's at the kick-off and BRAVO's since (gone
+	// then deleted); kept is BRAVO's throughout.
+	loadAs(t, st, "ALPHA", patient("moved", "Alpha"), patient("gone", "Alpha"))
+	loadAs(t, st, "BRAVO", patient("kept", "Bravo"))
+	*now = time.Now()
+	cl := claims(c.ID)
+	cl.Practices = []string{"BRAVO"}
+	j, err := s.Submit(ctx, cl, Spec{Level: SystemLevel, Types: []string{"Patient"}, Base: base}, "r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	loadAs(t, st, "BRAVO", patient("moved", "Bravo"), patient("gone", "Bravo"), patient("kept", "Later"))
+	if _, err := st.Apply(ctx, []store.Write{{Op: store.OpDelete, Type: "Patient", ID: "gone"}}); err != nil {
+		t.Fatal(err)
+	}
+	runAll(t, s)
+	// BRAVO's own resource, changed since too, is there as it was.
+	if seen := lines(t, s, st, j.ID); len(seen) != 1 || seen["Patient/kept"] != 1 {
+		t.Errorf("a BRAVO token's export holds %v, want Patient/kept only", seen)
+	}
+}
+
+func TestAnExportFailsWhenItsClientLosesItsStanding(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(ctx context.Context, reg *registry.Registry, id string) error
+		reason string
+	}{
+		{"a practice withdraws its consent", func(ctx context.Context, reg *registry.Registry, id string) error {
+			_, err := reg.SetClientPractices(ctx, id, []string{"BRAVO"})
+			return err
+		}, "practice ALPHA no longer consents"},
+		{"the client is suspended", func(ctx context.Context, reg *registry.Registry, id string) error {
+			_, err := reg.SetClientStatus(ctx, id, registry.StatusSuspended)
+			return err
+		}, "suspended"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The first worker stops at its first page, as if it died; the
+			// export is resumed by another after the change.
+			killed := false
+			s, st, now := newService(t, Config{PartSize: 1, Lease: time.Second, AfterPage: func(job string, page int) bool {
+				stop := !killed
+				killed = true
+				return stop
+			}})
+			ctx := context.Background()
+			reg := registry.New(st, registry.Options{})
+			for _, pin := range []string{"ALPHA", "BRAVO"} {
+				if _, err := reg.CreatePractice(ctx, registry.PracticeSpec{Name: pin, PIN: pin}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, _, err := reg.CreateClient(ctx, registry.ClientSpec{Name: "x", Kind: registry.KindBackend, Scope: "system/*.rs", Secret: true, Practices: []string{"ALPHA", "BRAVO"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			loadAs(t, st, "ALPHA", `{"resourceType":"Patient","id":"a1"}`, `{"resourceType":"Patient","id":"a2"}`)
+			*now = time.Now()
+			cl := claims(c.ID)
+			cl.Practices = []string{"ALPHA", "BRAVO"}
+			j, err := s.Submit(ctx, cl, Spec{Level: SystemLevel, Types: []string{"Patient"}, Base: base}, "r", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.claim(ctx, "w1")
+			if err != nil || w == nil {
+				t.Fatalf("claim: %v", err)
+			}
+			if err := s.run(ctx, "w1", w); !errors.Is(err, errKilled) {
+				t.Fatalf("first run: %v", err)
+			}
+			if err := tc.change(ctx, reg, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			*now = now.Add(2 * time.Second)
+			runAll(t, s)
+			got, err := s.jobs.get(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != Failed || !strings.Contains(got.Failure, tc.reason) || len(got.Output) != 0 {
+				t.Fatalf("job %s (%s), output %+v; want failed: %s", got.State, got.Failure, got.Output, tc.reason)
+			}
+		})
 	}
 }

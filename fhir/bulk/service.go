@@ -128,17 +128,9 @@ var ErrNotFound = errors.New("no such export job")
 // Submit queues an export for the token with claims c. The job's
 // transaction time is now.
 func (s *Service) Submit(ctx context.Context, c *token.AccessClaims, spec Spec, request string, notes []string) (*Job, error) {
-	active, err := s.jobs.find(ctx, "client", c.ClientID)
-	if err != nil {
+	if n, err := s.active(ctx, c.ClientID, ""); err != nil {
 		return nil, err
-	}
-	n := 0
-	for _, j := range active {
-		if j.Active() {
-			n++
-		}
-	}
-	if n >= s.cfg.MaxActive {
+	} else if n >= s.cfg.MaxActive {
 		return nil, fmt.Errorf("%w: client %s has %d (at most %d)", ErrTooMany, c.ClientID, n, s.cfg.MaxActive)
 	}
 	// Stores stamp versions in whole milliseconds of the wall clock: the
@@ -157,33 +149,100 @@ func (s *Service) Submit(ctx context.Context, c *token.AccessClaims, spec Spec, 
 	if err := s.jobs.create(ctx, j); err != nil {
 		return nil, err
 	}
-	return j, nil
+	// Concurrent kick-offs all pass the count above. Counted again once
+	// stored, every job created before this one is seen: this one stays
+	// only if the others leave room (when several race, all may go).
+	n, err := s.active(ctx, c.ClientID, j.ID)
+	if err == nil && n < s.cfg.MaxActive {
+		return j, nil
+	}
+	if derr := s.drop(context.WithoutCancel(ctx), j.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+		s.log.Warn("bulk: withdrawing a job over its client's limit", "job", j.ID, "err", derr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: client %s has %d (at most %d)", ErrTooMany, c.ClientID, n, s.cfg.MaxActive)
 }
 
-// Job returns a job of the client and subject given; ErrNotFound for one
-// that does not exist, belongs to another, was canceled or has expired.
-func (s *Service) Job(ctx context.Context, id, client, subject string) (*Job, error) {
+// active counts the queued and running jobs of client but except.
+func (s *Service) active(ctx context.Context, client, except string) (int, error) {
+	js, err := s.jobs.find(ctx, "client", client)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range js {
+		if j.Active() && j.ID != except {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Job returns a job p may see: one its client and subject started, with
+// a token that reached no more than p does (see reaches). ErrNotFound for
+// one that does not exist, belongs to another, reached more than p, was
+// canceled or has expired.
+func (s *Service) Job(ctx context.Context, id string, p *authz.Principal) (*Job, error) {
+	if !validJobID(id) {
+		return nil, ErrNotFound
+	}
 	j, err := s.jobs.get(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNotFound
 	case err != nil:
 		return nil, err
-	case j.Client != client || j.Subject != subject || j.State == Canceled,
+	case j.Client != p.Claims.ClientID || j.Subject != p.Claims.Subject || j.State == Canceled,
 		!j.Expires.IsZero() && !s.now().Before(j.Expires):
+		return nil, ErrNotFound
+	}
+	if ok, err := s.reaches(p, j); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, ErrNotFound
 	}
 	return j, nil
 }
 
-// Cancel deletes a job of the client and subject: a finished or queued
-// one at once with its files, a running one once its worker notices (it
-// is ErrNotFound to the client from now on).
-func (s *Service) Cancel(ctx context.Context, id, client, subject string) error {
+// validJobID reports whether id is of the form newID makes: anything else
+// is no job, and goes to no store.
+func validJobID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Cancel deletes a job p may see (see Job): a finished or queued one at
+// once with its files, a running one once its worker notices (it is
+// ErrNotFound to the client from now on).
+func (s *Service) Cancel(ctx context.Context, id string, p *authz.Principal) error {
+	if _, err := s.Job(ctx, id, p); err != nil {
+		return err
+	}
+	return s.drop(ctx, id)
+}
+
+// drop deletes job id: a finished or queued one at once with its files, a
+// running one once its worker notices.
+func (s *Service) drop(ctx context.Context, id string) error {
 	for {
-		j, err := s.Job(ctx, id, client, subject)
+		j, err := s.jobs.get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return err
+		}
+		if j.State == Canceled {
+			return ErrNotFound
 		}
 		if j.State == Running {
 			j.State = Canceled
@@ -205,10 +264,10 @@ func (s *Service) Cancel(ctx context.Context, id, client, subject string) error 
 	}
 }
 
-// Open streams one output or error file of a completed job of the client
-// and subject; ErrNotFound when there is none.
-func (s *Service) Open(ctx context.Context, id, client, subject, name string) (io.ReadCloser, error) {
-	j, err := s.Job(ctx, id, client, subject)
+// Open streams one output or error file of a completed job p may see (see
+// Job); ErrNotFound when there is none.
+func (s *Service) Open(ctx context.Context, id string, p *authz.Principal, name string) (io.ReadCloser, error) {
+	j, err := s.Job(ctx, id, p)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,12 @@ func paramError(param, format string, args ...any) error {
 // type multiply into.
 const maxFilterClauses = 64
 
+// maxClausePredicates bounds the alternatives one of those clauses ORs,
+// as the search compiler bounds a parameter's comma-separated values: OR-ing
+// queries of one clause each adds up predicates in one clause, which no
+// clause count catches, past what the engines accept in one query.
+const maxClausePredicates = 500
+
 // filterPlan is what the _typeFilter queries of one type add to its
 // queries.
 type filterPlan struct {
@@ -69,6 +75,10 @@ type filterPlan struct {
 // not clauses, are accepted in a type's only query.
 func compileFilters(typ string, queries []string, base string) (filterPlan, error) {
 	var fp filterPlan
+	if len(queries) > maxClausePredicates {
+		// Each alternative adds a predicate to every clause of the product.
+		return fp, paramError("_typeFilter", "the %d _typeFilter queries of %s combine into clauses of more than %d alternatives: use fewer queries", len(queries), typ, maxClausePredicates)
+	}
 	var alts [][]store.Clause
 	for _, raw := range queries {
 		vals, err := url.ParseQuery(raw)
@@ -109,6 +119,9 @@ func compileFilters(typ string, queries []string, base string) (filterPlan, erro
 		var next [][]store.Predicate
 		for _, p := range product {
 			for _, c := range alt {
+				if len(p)+len(c) > maxClausePredicates {
+					return fp, paramError("_typeFilter", "the _typeFilter queries of %s combine into clauses of more than %d alternatives: use fewer or simpler queries", typ, maxClausePredicates)
+				}
 				next = append(next, slices.Concat(p, c))
 			}
 		}
