@@ -24,6 +24,18 @@ var (
 
 func newTestGuard(t testing.TB) (*Guard, *token.Authority) {
 	t.Helper()
+	_, auth, pol := newTestStack(t)
+	g, err := NewGuard(GuardConfig{Authority: auth, Policy: pol, BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, auth
+}
+
+// newTestStack is what a guard stands on: a fresh embedded store, a token
+// authority on its keyring, and the policy.
+func newTestStack(t testing.TB) (store.Store, *token.Authority, *policy.Policy) {
+	t.Helper()
 	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -41,11 +53,7 @@ func newTestGuard(t testing.TB) (*Guard, *token.Authority) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := NewGuard(GuardConfig{Authority: auth, Policy: pol, BaseURL: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, auth
+	return st, auth, pol
 }
 
 func mint(t testing.TB, auth *token.Authority, g token.AccessGrant) string {

@@ -6,10 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/fhirgraph/fhirgraph/authz/policy"
 	"github.com/fhirgraph/fhirgraph/authz/registry"
 	"github.com/fhirgraph/fhirgraph/authz/token"
-	"github.com/fhirgraph/fhirgraph/store/sqlite"
 )
 
 // A token outlives neither its client's suspension nor a practice's
@@ -17,23 +15,7 @@ import (
 // is now.
 func TestTokensFollowTheirClientsStanding(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	keys, err := token.NewKeyring(st, token.KeyringOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := token.NewAuthority(keys, token.NewDenylist(st, token.DenylistOptions{}), token.AuthorityOptions{Issuer: base, Audience: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, auth, pol := newTestStack(t)
 	reg := registry.New(st, registry.Options{})
 	for _, pin := range []string{"PRACA", "PRACB"} {
 		if _, err := reg.CreatePractice(ctx, registry.PracticeSpec{Name: pin, PIN: pin}); err != nil {
