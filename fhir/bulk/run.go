@@ -298,14 +298,9 @@ func (s *Service) page(ctx context.Context, pl *typePlan, j *Job, pos Position, 
 		if !pl.exact {
 			continue
 		}
-		old, ok, err := s.asOf(ctx, r, t)
+		old, ok, err := s.versionAt(ctx, pl, j, &q, r, t)
 		if err != nil {
 			return nil, "", err
-		}
-		if ok && s.admits(pl, j, old, &q) {
-			if ok, err = s.ownedBy(ctx, old, q.Practices); err != nil {
-				return nil, "", err
-			}
 		}
 		if ok {
 			out = append(out, old)
@@ -365,20 +360,30 @@ func (s *Service) deletedSince(ctx context.Context, pl *typePlan, j *Job, cursor
 		if cur.VersionID != v.VersionID {
 			continue
 		}
-		old, ok, err := s.asOf(ctx, v, t)
+		old, ok, err := s.versionAt(ctx, pl, j, &q, v, t)
 		if err != nil {
 			return nil, "", err
-		}
-		if ok && s.admits(pl, j, old, &q) {
-			if ok, err = s.ownedBy(ctx, old, q.Practices); err != nil {
-				return nil, "", err
-			}
 		}
 		if ok {
 			out = append(out, old)
 		}
 	}
 	return out, hp.Next, nil
+}
+
+// versionAt is the version r had at t when the export may write it: it
+// existed then, passes the checks the store could not make on it (admits),
+// and that version belonged to a practice of the query.
+func (s *Service) versionAt(ctx context.Context, pl *typePlan, j *Job, q *store.Query, r store.Resource, t time.Time) (store.Resource, bool, error) {
+	old, ok, err := s.asOf(ctx, r, t)
+	if err != nil || !ok || !s.admits(pl, j, old, q) {
+		return store.Resource{}, false, err
+	}
+	owned, err := s.ownedBy(ctx, old, q.Practices)
+	if err != nil || !owned {
+		return store.Resource{}, false, err
+	}
+	return old, true, nil
 }
 
 func narrowTo(patients, allowed []string) []string {

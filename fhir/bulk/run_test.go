@@ -278,3 +278,37 @@ func TestAnExportFailsWhenItsClientLosesItsStanding(t *testing.T) {
 		})
 	}
 }
+
+// A resource that moved into an exported patient's compartment after the
+// transaction time belonged to another patient then: its version of then
+// is not the exported patient's to have.
+func TestAVersionOfAnotherPatientIsNotExported(t *testing.T) {
+	s, st, now := newService(t, Config{})
+	ctx := context.Background()
+	reg := registry.New(st, registry.Options{})
+	if _, err := reg.CreatePractice(ctx, registry.PracticeSpec{Name: "ALPHA", PIN: "ALPHA"}); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := reg.CreateClient(ctx, registry.ClientSpec{Name: "x", Kind: registry.KindBackend, Scope: "system/*.rs", Secret: true, Practices: []string{"ALPHA"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := func(subject string) string {
+		return `{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/` + subject + `"}}`
+	}
+	patient := func(id string) string { return `{"resourceType":"Patient","id":"` + id + `"}` }
+	loadAs(t, st, "ALPHA", patient("p1"), patient("p2"), obs("p2"))
+	*now = time.Now()
+	cl := claims(c.ID)
+	cl.Practices = []string{"ALPHA"}
+	j, err := s.Submit(ctx, cl, Spec{Level: PatientLevel, Types: []string{"Observation"}, Patients: []string{"p1"}, Base: base}, "r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	loadAs(t, st, "ALPHA", obs("p1"))
+	runAll(t, s)
+	if seen := lines(t, s, st, j.ID); seen["Observation/o"] != 0 {
+		t.Errorf("p1's export holds p2's observation as it was: %v", seen)
+	}
+}
