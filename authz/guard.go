@@ -103,6 +103,12 @@ func (g *Guard) Verify(ctx context.Context, raw string) (*Principal, error) {
 	return g.Principal(c)
 }
 
+// Revoked reports whether the token with claims c has been revoked since
+// it was verified (for work that outlives its request).
+func (g *Guard) Revoked(ctx context.Context, c *token.AccessClaims) (bool, error) {
+	return g.auth.Revoked(ctx, c)
+}
+
 // Principal is the principal of claims already verified: a job that
 // outlives its request (a bulk export) keeps the claims of the token that
 // started it and is authorized as that token was, scopes, patient and

@@ -297,6 +297,16 @@ func (a *Authority) Revoke(ctx context.Context, c *AccessClaims) error {
 	return a.revoked.Revoke(ctx, c.ID, c.ExpiresAt.Time)
 }
 
+// Revoked reports whether the access token with claims c has been revoked
+// since it was verified: work that outlives its request (a bulk export)
+// stops with its token.
+func (a *Authority) Revoked(ctx context.Context, c *AccessClaims) (bool, error) {
+	if c == nil || c.ID == "" {
+		return false, nil
+	}
+	return a.revoked.Revoked(ctx, c.ID)
+}
+
 // Failures of the key lookup, told apart in tokenError.
 var (
 	errWrongType = errors.New("wrong token type")

@@ -186,6 +186,12 @@ func (s *Service) checkClient(ctx context.Context, j *Job) error {
 			return failf("practice %s no longer consents to client %s", p, j.Client)
 		}
 	}
+	switch revoked, err := s.cfg.Guard.Revoked(ctx, &j.Claims); {
+	case err != nil:
+		return err
+	case revoked:
+		return failf("the export's access token was revoked")
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirgraph/fhirgraph/authz/registry"
+	"github.com/fhirgraph/fhirgraph/authz/token"
 	"github.com/fhirgraph/fhirgraph/fhir/fhirjson"
 	"github.com/fhirgraph/fhirgraph/fhir/ingest"
 	"github.com/fhirgraph/fhirgraph/fhir/synth"
@@ -215,17 +216,20 @@ func TestAVersionAtTheTransactionTimeIsExportedOnlyToItsOwnPractice(t *testing.T
 func TestAnExportFailsWhenItsClientLosesItsStanding(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(ctx context.Context, reg *registry.Registry, id string) error
+		change func(ctx context.Context, st store.Store, reg *registry.Registry, id string) error
 		reason string
 	}{
-		{"a practice withdraws its consent", func(ctx context.Context, reg *registry.Registry, id string) error {
+		{"a practice withdraws its consent", func(ctx context.Context, _ store.Store, reg *registry.Registry, id string) error {
 			_, err := reg.SetClientPractices(ctx, id, []string{"BRAVO"})
 			return err
 		}, "practice ALPHA no longer consents"},
-		{"the client is suspended", func(ctx context.Context, reg *registry.Registry, id string) error {
+		{"the client is suspended", func(ctx context.Context, _ store.Store, reg *registry.Registry, id string) error {
 			_, err := reg.SetClientStatus(ctx, id, registry.StatusSuspended)
 			return err
 		}, "suspended"},
+		{"the token is revoked", func(ctx context.Context, st store.Store, _ *registry.Registry, _ string) error {
+			return token.NewDenylist(st, token.DenylistOptions{}).Revoke(ctx, "kickoff-jti", time.Now().Add(time.Hour))
+		}, "access token was revoked"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,6 +256,7 @@ func TestAnExportFailsWhenItsClientLosesItsStanding(t *testing.T) {
 			*now = time.Now()
 			cl := claims(c.ID)
 			cl.Practices = []string{"ALPHA", "BRAVO"}
+			cl.ID = "kickoff-jti"
 			j, err := s.Submit(ctx, cl, Spec{Level: SystemLevel, Types: []string{"Patient"}, Base: base}, "r", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -263,7 +268,7 @@ func TestAnExportFailsWhenItsClientLosesItsStanding(t *testing.T) {
 			if err := s.run(ctx, "w1", w); !errors.Is(err, errKilled) {
 				t.Fatalf("first run: %v", err)
 			}
-			if err := tc.change(ctx, reg, c.ID); err != nil {
+			if err := tc.change(ctx, st, reg, c.ID); err != nil {
 				t.Fatal(err)
 			}
 			*now = now.Add(2 * time.Second)
