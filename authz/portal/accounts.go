@@ -28,13 +28,19 @@ type developer struct {
 
 const tooMany = "Too many attempts. Wait a minute and try again."
 
-func (p *Portal) signupPage(w http.ResponseWriter, r *http.Request) {
-	s, err := p.ensure(r.Context(), w, r, kindDeveloper)
-	if err != nil {
-		p.fail(w, r, err)
-		return
+// formPage serves the GET of a page that is a form and nothing else
+// (signup, reset, staff login): v, with the session's CSRF token.
+func (p *Portal) formPage(kind, tmpl string, v view) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := p.ensure(r.Context(), w, r, kind)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		page := v
+		page.CSRF = s.CSRF
+		p.render(w, r, http.StatusOK, tmpl, &page)
 	}
-	p.render(w, r, http.StatusOK, "signup", &view{Title: "Create a developer account", Nav: "signup", CSRF: s.CSRF})
 }
 
 // signup serves POST /portal/signup. Whether or not the address has an
@@ -287,15 +293,6 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "message", &view{Title: "Logged out", Message: "You are logged out.", Form: url.Values{"again": {to}}})
-}
-
-func (p *Portal) resetPage(w http.ResponseWriter, r *http.Request) {
-	s, err := p.ensure(r.Context(), w, r, kindDeveloper)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.render(w, r, http.StatusOK, "reset", &view{Title: "Reset your password", Nav: "login", CSRF: s.CSRF})
 }
 
 // reset serves POST /portal/reset: a reset link goes to the address if it

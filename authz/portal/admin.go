@@ -122,15 +122,6 @@ func (p *Portal) requireStaff(w http.ResponseWriter, r *http.Request) (staff, bo
 	return staff{}, false
 }
 
-func (p *Portal) adminLoginPage(w http.ResponseWriter, r *http.Request) {
-	s, err := p.ensure(r.Context(), w, r, kindStaff)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.render(w, r, http.StatusOK, "admin_login", &view{Title: "Staff log in", Nav: "admin", CSRF: s.CSRF, Staff: true})
-}
-
 // adminLogin serves POST /admin/login: a staff user of the registry with
 // a portal role. Every refusal reads the same.
 func (p *Portal) adminLogin(w http.ResponseWriter, r *http.Request) {

@@ -189,7 +189,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /portal/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/portal/applications", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /portal/signup", p.signupPage)
+	mux.HandleFunc("GET /portal/signup", p.formPage(kindDeveloper, "signup", view{Title: "Create a developer account", Nav: "signup"}))
 	mux.HandleFunc("POST /portal/signup", p.signup)
 	mux.HandleFunc("GET /portal/verify", p.verifyPage)
 	mux.HandleFunc("POST /portal/verify", p.verify)
@@ -197,7 +197,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /portal/login", p.loginPage)
 	mux.HandleFunc("POST /portal/login", p.login)
 	mux.HandleFunc("POST /portal/logout", p.logout)
-	mux.HandleFunc("GET /portal/reset", p.resetPage)
+	mux.HandleFunc("GET /portal/reset", p.formPage(kindDeveloper, "reset", view{Title: "Reset your password", Nav: "login"}))
 	mux.HandleFunc("POST /portal/reset", p.reset)
 	mux.HandleFunc("GET /portal/reset/confirm", p.resetConfirmPage)
 	mux.HandleFunc("POST /portal/reset/confirm", p.resetConfirm)
@@ -212,7 +212,7 @@ func (p *Portal) Handler() http.Handler {
 
 	mux.HandleFunc("GET /admin", p.adminHome)
 	mux.HandleFunc("GET /admin/{$}", p.adminHome)
-	mux.HandleFunc("GET /admin/login", p.adminLoginPage)
+	mux.HandleFunc("GET /admin/login", p.formPage(kindStaff, "admin_login", view{Title: "Staff log in", Nav: "admin", Staff: true}))
 	mux.HandleFunc("POST /admin/login", p.adminLogin)
 	mux.HandleFunc("POST /admin/logout", p.logout)
 	mux.HandleFunc("GET /admin/applications/{id}", p.adminApplication)
