@@ -34,6 +34,14 @@ func auditTrail(t *testing.T, s *server, query string, want int) []string {
 	}
 }
 
+// sameLines reports the lines of a trail that differ from want.
+func sameLines(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s:\n%s\nwant\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // describeAudit is an AuditEvent in one line: outcome, action, subtype,
 // the requestor, then the entities (references, or decoded queries).
 func describeAudit(ae map[string]any) string {
@@ -91,9 +99,7 @@ func TestAuditTrailRecordsAccessesForStaffOfThePractice(t *testing.T) {
 			"0 R read Patient/pa Observation/oa Patient/pa",
 			"4 R read Patient/pa Observation/ob Patient/pa",
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("patient=pa reads:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameLines(t, "patient=pa reads", got, want)
 		// The search names the patient in context; the practitioner's read
 		// names the patient the Observation is about, as the loader's
 		// writes do.
@@ -107,9 +113,7 @@ func TestAuditTrailRecordsAccessesForStaffOfThePractice(t *testing.T) {
 			"0 U update client:loader Observation/ob Patient/pb",
 			"0 U update client:loader Patient/pb",
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("patient=pb:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameLines(t, "patient=pb", got, want)
 		auditTrail(t, staff, "subtype=http://hl7.org/fhir/restful-interaction|read&outcome=4", 1)
 		auditTrail(t, staff, "agent=Practitioner/d1&action=R&entity=Observation/ob&type=rest&date=ge2020-01-01", 1)
 
@@ -139,9 +143,7 @@ func TestAuditTrailRecordsAccessesForStaffOfThePractice(t *testing.T) {
 			"0 U update client:loader Observation/oa Patient/pa",
 			"4 R read user:console Observation/oa",
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("entity=Observation/oa:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameLines(t, "entity=Observation/oa", got, want)
 	})
 }
 
@@ -186,9 +188,7 @@ func TestAuditTrailRecordsGraphQLRequests(t *testing.T) {
 		"0 E operation Practitioner/d1 query:query=%7B+PatientList+%7B+id+%7D+%7D",
 		"4 E operation Practitioner/d1 query:query=%7B+ObservationList+%7B+id+%7D+%7D",
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("GraphQL requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	sameLines(t, "GraphQL requests", got, want)
 }
 
 func TestAuditTrailRecordsBulkExports(t *testing.T) {
