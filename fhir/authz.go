@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/fhirgraph/fhirgraph/authz"
 	"github.com/fhirgraph/fhirgraph/authz/audit"
@@ -99,20 +97,8 @@ func writeInteraction(method, otherwise string) string {
 // interaction follows from the route (routes.go) and method, the ids from
 // the path or, for a create, the Location answered.
 func auditEvent(r *http.Request, p *authz.Principal, w *audit.StatusWriter) audit.Event {
-	c := p.Claims
-	e := audit.Event{
-		Time: time.Now(), ClientID: c.ClientID, User: c.FHIRUser, UserKind: c.UserKind, Patient: c.Patient,
-		Practices: c.Practices, Type: r.PathValue("type"), Status: w.Status, Source: r.RemoteAddr,
-	}
-	if e.User == "" {
-		e.User = c.Subject
-	}
-	if e.Status == 0 {
-		e.Status = http.StatusOK
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		e.Source = host
-	}
+	e := audit.Answered(r, p.Claims, w.Status)
+	e.Type = r.PathValue("type")
 	id := r.PathValue("id")
 	switch r.Pattern {
 	case "/fhir/{$}":

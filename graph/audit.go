@@ -3,10 +3,8 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -57,22 +55,10 @@ func recordErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Re
 }
 
 func auditEvent(r *http.Request, p *authz.Principal, status int, op *operation, typ, id string) audit.Event {
-	c := p.Claims
-	e := audit.Event{
-		Time: time.Now(), ClientID: c.ClientID, User: c.FHIRUser, UserKind: c.UserKind, Patient: c.Patient,
-		Practices: c.Practices, Interaction: "operation", Type: typ, Status: status, Source: r.RemoteAddr,
-	}
-	if e.User == "" {
-		e.User = c.Subject
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		e.Source = host
-	}
+	e := audit.Answered(r, p.Claims, status)
+	e.Interaction, e.Type = "operation", typ
 	if id != "" {
 		e.IDs = []string{id}
-	}
-	if e.Status == 0 {
-		e.Status = http.StatusOK
 	}
 	if op.errors && e.Status < 300 {
 		e.Status = http.StatusBadRequest
